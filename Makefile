@@ -1,0 +1,56 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv binaries cluster-up cluster-down demo test test-unit lint manifests bench bench-workspaces presets-venv clean
+
+help:
+	@echo "make demo   - local cluster + controllers + example workspaces to Ready"
+	@echo "make test   - install everything needed, lint, then run the whole test suite"
+	@echo "make cluster-up / cluster-down / manifests / lint / bench / bench-workspaces"
+
+$(VENV)/.stamp: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.stamp
+
+binaries:
+	@bash hack/cluster/build.sh >/dev/null
+
+cluster-up: venv binaries
+	@$(PY) -m e2e.cluster up
+
+cluster-down: venv
+	@if [ -x hack/demo/stop-controllers.sh ]; then bash hack/demo/stop-controllers.sh; fi
+	@$(PY) -m e2e.cluster down
+
+manifests: venv
+	$(PY) hack/gen_crds.py
+
+lint: venv
+	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
+	$(VENV)/bin/mypy --strict src
+
+presets-venv:
+	@if [ -x hack/presets/setup-venv.sh ]; then bash hack/presets/setup-venv.sh; fi
+
+test: venv binaries presets-venv lint
+	@bash hack/run-tests.sh
+
+demo: venv binaries
+	@bash hack/demo/demo.sh
+
+bench: venv binaries
+	$(PY) bench/runtime.py
+
+bench-workspaces: venv binaries
+	$(PY) bench/workspaces.py
+
+clean:
+	rm -rf $(VENV) .venv-presets .cluster .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""gpu-provisioner: serves karpenter Machines with cloud GPU capacity."""
