@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv binaries cluster-up cluster-down demo test test-unit lint manifests bench bench-workspaces presets-venv clean
+.PHONY: system-deps help venv binaries cluster-up cluster-down demo test test-unit lint manifests bench bench-workspaces presets-venv clean
 
 help:
 	@echo "make demo   - local cluster + controllers + example workspaces to Ready"
@@ -32,6 +32,7 @@ cluster-down: venv
 
 manifests: venv
 	$(PY) hack/gen_crds.py
+	$(PY) hack/gen_manifests.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
@@ -40,7 +41,10 @@ lint: venv
 presets-venv:
 	@if [ -x hack/presets/setup-venv.sh ]; then bash hack/presets/setup-venv.sh; fi
 
-test: venv binaries presets-venv lint
+system-deps:
+	@bash hack/install-system-deps.sh
+
+test: venv binaries system-deps presets-venv lint
 	@bash hack/run-tests.sh
 
 demo: venv binaries

@@ -1,0 +1,360 @@
+"""Scale benchmark: N inference workspaces to Ready, against the control plane's own floor.
+
+Not a test: it prints figures, one line a run, in a shape that compares across commits::
+
+    workspaces N=200 ready_s=… floor_s=… ratio=… delete_s=… rest_writes=… reconcile_errors=… rss_mib=…
+
+Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
+``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
+``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.rest import ApiException
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from kaito.catalog import load_catalog  # noqa: E402
+from kaito.workspace.catalog_source import CatalogPresets  # noqa: E402
+from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest  # noqa: E402
+
+N = int(os.environ.get("BENCH_N", "200"))
+REST_S = float(os.environ.get("BENCH_REST_S", "120"))
+PROVISION = os.environ.get("BENCH_PROVISION", "") == "1"
+PRESET = os.environ.get("BENCH_PRESET", "phi-3-mini-4k-instruct")
+INSTANCE_TYPE = os.environ.get("BENCH_INSTANCE_TYPE", "Standard_NC6s_v3")
+NAMESPACE = os.environ.get("BENCH_NAMESPACE", "bench-workspaces")
+CONCURRENCY = 32
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_cluster() -> Path:
+    if os.environ.get("KUBECONFIG"):
+        return Path(os.environ["KUBECONFIG"])
+    subprocess.run([sys.executable, "-m", "e2e.cluster", "up"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+    return REPO / ".cluster" / "kubeconfig"
+
+
+def kubectl(kubeconfig: Path, *args: str) -> None:
+    kubectl_bin = REPO / ".cluster" / "bin" / "kubectl"
+    exe = str(kubectl_bin) if kubectl_bin.exists() else "kubectl"
+    subprocess.run([exe, f"--kubeconfig={kubeconfig}", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+async def bounded(tasks: list[Callable[[], Awaitable[Any]]]) -> None:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(fn: Callable[[], Awaitable[Any]]) -> None:
+        async with sem:
+            await fn()
+
+    await asyncio.gather(*(one(t) for t in tasks))
+
+
+def workspace(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": f"ws-{i}", "namespace": NAMESPACE},
+        "resource": {"instanceType": INSTANCE_TYPE,
+                     "labelSelector": {"matchLabels": {"apps": f"bench-{i}"}}},
+        "inference": {"preset": {"name": PRESET}},
+    }
+
+
+def node(i: int) -> dict[str, Any]:
+    name = f"bench-gpu-{i}"
+    capacity = {"cpu": "6", "memory": "112Gi", "pods": "110", "nvidia.com/gpu": "1"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name,
+                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                     "labels": {"apps": f"bench-{i}", "kubernetes.io/hostname": name,
+                                "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                                "node.kubernetes.io/instance-type": INSTANCE_TYPE, "type": "kwok",
+                                "accelerator": "nvidia", "kaito.sh/bench": "true"}},
+        "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+
+
+def floor_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the controller would create for workspace i, built by the controller's own builders."""
+    ws = workspace(i)
+    ws["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    preset = CatalogPresets(load_catalog()).preset(PRESET)
+    inputs = InferenceInputs(preset=preset, registry="mcr.microsoft.com/aks/kaito",
+                             worker_nodes=[f"bench-gpu-{i}"],
+                             extra_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists",
+                                                 "effect": "NoSchedule"}])
+    dep = workload_manifest(ws, inputs)
+    svc = service_manifest(ws, distributed=False)
+    for obj in (dep, svc):
+        obj["metadata"].pop("ownerReferences", None)  # no owner exists in the floor run
+    return dep, svc
+
+
+class Bench:
+    def __init__(self, api: k8s.ApiClient, kubeconfig: Path) -> None:
+        self.api = api
+        self.kubeconfig = kubeconfig
+        self.core = k8s.CoreV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
+
+    async def setup(self) -> None:
+        kubectl(self.kubeconfig, "apply", "--server-side", "-f", str(REPO / "manifests" / "crds"))
+        with contextlib.suppress(ApiException):
+            await self.core.create_namespace({"metadata": {"name": NAMESPACE}})
+        if not PROVISION:
+            existing = {n.metadata.name for n in (await self.core.list_node()).items}
+
+            async def mk(i: int) -> None:
+                if f"bench-gpu-{i}" not in existing:
+                    await self.core.create_node(node(i))
+
+            await bounded([lambda i=i: mk(i) for i in range(N)])  # type: ignore[misc]
+            await self.until(self.nodes_ready, "nodes Ready", 300)
+
+    async def nodes_ready(self) -> bool:
+        nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
+        ready = sum(1 for n in nodes if n.metadata.name.startswith("bench-gpu-") and any(
+            c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])))
+        return ready >= N
+
+    async def until(self, probe: Callable[[], Awaitable[bool]], what: str, limit_s: float) -> float:
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(limit_s):
+                # The observer polls on purpose: it must not share the controller's watch machinery.
+                while not await probe():  # noqa: ASYNC110
+                    await asyncio.sleep(0.25)
+        except TimeoutError:
+            raise TimeoutError(f"{what} not reached in {limit_s}s") from None
+        return time.monotonic() - start
+
+    # ---------------------------------------------------------------- floor
+    async def floor(self) -> float:
+        objs = [floor_objects(i) for i in range(N)]
+        start = time.monotonic()
+
+        async def create(dep: dict[str, Any], svc: dict[str, Any]) -> None:
+            await self.apps.create_namespaced_deployment(NAMESPACE, dep)
+            await self.core.create_namespaced_service(NAMESPACE, svc)
+
+        await bounded([lambda d=d, s=s: create(d, s) for d, s in objs])  # type: ignore[misc]
+
+        async def available() -> bool:
+            deps = (await self.apps.list_namespaced_deployment(NAMESPACE)).items
+            return sum(1 for d in deps if (d.status.available_replicas or 0) >= 1) >= N
+
+        await self.until(available, "floor Deployments Available", 600)
+        took = time.monotonic() - start
+        await self.apps.delete_collection_namespaced_deployment(NAMESPACE)
+        for svc in (await self.core.list_namespaced_service(NAMESPACE)).items:
+            await self.core.delete_namespaced_service(svc.metadata.name, NAMESPACE)
+
+        async def gone() -> bool:
+            pods = (await self.core.list_namespaced_pod(NAMESPACE)).items
+            deps = (await self.apps.list_namespaced_deployment(NAMESPACE)).items
+            return not pods and not deps
+
+        await self.until(gone, "floor objects gone", 300)
+        return took
+
+    # ---------------------------------------------------------------- controller run
+    async def workspaces(self) -> list[dict[str, Any]]:
+        got = await self.custom.list_namespaced_custom_object("kaito.sh", "v1alpha1", NAMESPACE, "workspaces")
+        return list(got["items"])
+
+    async def all_ready(self) -> bool:
+        items = await self.workspaces()
+        ready = sum(1 for w in items if any(
+            c.get("type") == "WorkspaceReady" and c.get("status") == "True"
+            for c in (w.get("status") or {}).get("conditions") or []))
+        return ready >= N
+
+    async def apply_workspaces(self) -> float:
+        start = time.monotonic()
+        await bounded([
+            lambda i=i: self.custom.create_namespaced_custom_object(  # type: ignore[misc]
+                "kaito.sh", "v1alpha1", NAMESPACE, "workspaces", workspace(i))
+            for i in range(N)
+        ])
+        await self.until(self.all_ready, "all workspaces WorkspaceReady", 1200)
+        return time.monotonic() - start
+
+    async def delete_all(self) -> float:
+        start = time.monotonic()
+        await self.custom.delete_collection_namespaced_custom_object("kaito.sh", "v1alpha1", NAMESPACE,
+                                                                     "workspaces")
+
+        async def gone() -> bool:
+            if await self.workspaces():
+                return False
+            if (await self.apps.list_namespaced_deployment(NAMESPACE)).items:
+                return False
+            if (await self.core.list_namespaced_service(NAMESPACE)).items:
+                return False
+            if PROVISION:
+                machines = await self.custom.list_cluster_custom_object(
+                    "karpenter.sh", "v1alpha5", "machines")
+                if machines["items"]:
+                    return False
+            return True
+
+        await self.until(gone, "workspaces and their objects gone", 600)
+        return time.monotonic() - start
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def metric_sum(text: str, name: str, label_filter: Callable[[str], bool] = lambda _: True) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})?\s+(\S+)$", line)
+        if m and label_filter(m.group(1) or ""):
+            total += float(m.group(2))
+    return total
+
+
+def writes(text: str) -> float:
+    return metric_sum(text, "rest_client_requests_total",
+                      lambda labels: any(f'method="{v}"' in labels for v in WRITE_METHODS))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_process(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    fh = log_path.open("wb")
+    return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        with contextlib.suppress(OSError), \
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.3)
+    raise TimeoutError("controller never became ready")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def main() -> None:
+    kubeconfig = ensure_cluster()
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = CONCURRENCY
+    api = k8s.ApiClient(configuration)
+    bench = Bench(api, kubeconfig)
+    logs = REPO / ".cluster" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        log(f"setup: N={N} mode={'provision' if PROVISION else 'byo-nodes'}")
+        await bench.setup()
+        floor_s = 0.0
+        if not PROVISION:
+            log("floor: the same Deployments and Services, applied directly")
+            floor_s = await bench.floor()
+            log(f"floor_s={floor_s:.1f}")
+        bindir = Path(sys.executable).parent
+        metrics_port, probe_port = free_port(), free_port()
+        ctrl = start_process([str(bindir / "kaito-workspace-controller"), f"--kubeconfig={kubeconfig}",
+                              "--leader-elect=false", f"--metrics-bind-address=127.0.0.1:{metrics_port}",
+                              f"--health-probe-bind-address=127.0.0.1:{probe_port}", "--enable-webhook=false",
+                              "--log-format=json"], logs / "workspace-controller.log")
+        procs.append(ctrl)
+        if PROVISION:
+            pm, pp = free_port(), free_port()
+            prov = start_process([str(bindir / "gpu-provisioner"), f"--kubeconfig={kubeconfig}",
+                                  "--leader-elect=false", "--provider=local",
+                                  f"--metrics-bind-address=127.0.0.1:{pm}",
+                                  f"--health-probe-bind-address=127.0.0.1:{pp}", "--log-format=json"],
+                                 logs / "gpu-provisioner.log")
+            procs.append(prov)
+            wait_ready(pp, prov)
+        wait_ready(probe_port, ctrl)
+        log("applying workspaces")
+        ready_s = await bench.apply_workspaces()
+        log(f"ready_s={ready_s:.1f}")
+        before = writes(scrape(metrics_port))
+        log(f"rest: {REST_S:.0f}s idle")
+        await asyncio.sleep(REST_S)
+        after_text = scrape(metrics_port)
+        rest_writes = int(writes(after_text) - before)
+        errors = int(metric_sum(after_text, "controller_runtime_reconcile_errors_total"))
+        rss = rss_mib(ctrl.pid)
+        delete_s = await bench.delete_all()
+        ratio = ready_s / floor_s if floor_s else float("nan")
+        mode = " mode=provision" if PROVISION else ""
+        print(f"workspaces N={N} ready_s={ready_s:.1f} floor_s={floor_s:.1f} ratio={ratio:.2f} "
+              f"delete_s={delete_s:.1f} rest_writes={rest_writes} reconcile_errors={errors} "
+              f"rss_mib={rss:.0f}{mode}", flush=True)
+        per_verb = {m: metric_sum(after_text, "rest_client_requests_total",
+                                  lambda lb, m=m: f'method="{m}"' in lb) for m in
+                    ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")}
+        log("controller requests by method: " + json.dumps(per_verb))
+    finally:
+        for p in procs:
+            stop_process(p)
+        with contextlib.suppress(Exception):
+            await bench.core.delete_namespace(NAMESPACE)
+        if not PROVISION:
+            with contextlib.suppress(Exception):
+                await bench.core.delete_collection_node(label_selector="kaito.sh/bench=true")
+        await api.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

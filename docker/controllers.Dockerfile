@@ -1,0 +1,26 @@
+# Both controllers from one build: `docker build -f docker/controllers.Dockerfile --target workspace-controller .`
+# or `--target gpu-provisioner`. Slim, non-root, read-only-root-filesystem friendly.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY src ./src
+COPY presets/catalog ./presets/catalog
+RUN python -m venv /opt/kaito \
+ && /opt/kaito/bin/pip install -c constraints.txt . \
+ && find /opt/kaito -name '__pycache__' -prune -exec rm -rf {} +
+
+FROM python:3.11-slim AS base
+COPY --from=build /opt/kaito /opt/kaito
+COPY presets/catalog /opt/kaito/catalog
+ENV PATH=/opt/kaito/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    KAITO_CATALOG_DIR=/opt/kaito/catalog
+USER 65532:65532
+
+FROM base AS workspace-controller
+EXPOSE 8080 8081 9443
+ENTRYPOINT ["kaito-workspace-controller"]
+
+FROM base AS gpu-provisioner
+EXPOSE 8080 8081
+ENTRYPOINT ["gpu-provisioner"]
