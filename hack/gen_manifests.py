@@ -28,7 +28,7 @@ def webhook_manifest() -> str:
 
 
 def outputs() -> dict[Path, str]:
-    return {ROOT / "manifests" / "workspace-controller" / "webhook.yaml": webhook_manifest()}
+    return {ROOT / "manifests" / "webhook" / "validating-webhook.yaml": webhook_manifest()}
 
 
 def main() -> int:
