@@ -162,6 +162,16 @@ class LocalCluster:
             raise
         return cluster
 
+    @classmethod
+    def attach(cls, workdir: Path, bin_dir: Path, server: str) -> LocalCluster:
+        """A handle on a cluster another process runs (``make cluster-up``); :meth:`stop` leaves it be."""
+        d = workdir / "pki"
+        pki = Pki(ca_cert=d / "ca.crt", ca_key=d / "ca.key", serving_cert=d / "apiserver.crt",
+                  serving_key=d / "apiserver.key", admin_cert=d / "admin.crt", admin_key=d / "admin.key",
+                  sa_key=d / "sa.key", sa_pub=d / "sa.pub")
+        return cls(workdir=workdir, bin_dir=bin_dir, pki=pki, apiserver_port=int(server.rsplit(":", 1)[1]),
+                   etcd_port=0, kubeconfig=workdir / "kubeconfig", owns_workdir=False)
+
     def stop(self) -> None:
         # Reverse start order: kwok and the controllers first, etcd last, so the apiserver can drain.
         for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
