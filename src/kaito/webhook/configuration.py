@@ -1,0 +1,158 @@
+"""The ValidatingWebhookConfiguration for Workspaces, and keeping its caBundle in step.
+
+failurePolicy is Fail: a Workspace admitted without the catalog checks could ask for a preset
+that does not exist or a GPU too small for it, and would only fail after a GPU node had been
+bought. The rules match only ``kaito.sh/v1alpha1 workspaces`` (not ``workspaces/status``), so
+while the webhook is down only Workspace creates and spec updates are refused; every other
+object, Workspace deletion and the controller's status writes keep working.
+
+Where the apiserver reaches the webhook:
+* in a cluster, a Service reference (``clientConfig.service``: namespace, name, port, path), with
+  the serving certificate issued for ``<service>.<namespace>.svc``;
+* in the local test cluster, whose apiserver runs on the same host, a URL such as
+  ``https://127.0.0.1:<port>/validate-workspace`` with the certificate issued for 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from kaito.api import KAITO_GROUP, WORKSPACE_PLURAL, WORKSPACE_VERSION
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_NAME = "validation.workspace.kaito.sh"
+CONFIGURATION_NAME = "validation.workspace.kaito.sh"
+WEBHOOK_PATH = "/validate-workspace"
+TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """An in-cluster Service fronting the webhook."""
+
+    namespace: str
+    name: str
+    port: int = 443
+    path: str = WEBHOOK_PATH
+
+    @property
+    def hosts(self) -> list[str]:
+        """The DNS names the serving certificate must cover."""
+        base = f"{self.name}.{self.namespace}"
+        return [f"{base}.svc", self.name, base, f"{base}.svc.cluster.local"]
+
+
+def client_config(*, url: str | None = None, service: ServiceRef | None = None) -> dict[str, Any]:
+    """A webhook clientConfig (without caBundle) for exactly one of ``url`` or ``service``."""
+    if (url is None) == (service is None):
+        raise ValueError("give exactly one of url or service")
+    if url is not None:
+        return {"url": url}
+    assert service is not None
+    return {
+        "service": {
+            "namespace": service.namespace,
+            "name": service.name,
+            "port": service.port,
+            "path": service.path,
+        }
+    }
+
+
+def webhook_configuration(
+    ca_bundle: bytes, client: dict[str, Any], name: str = CONFIGURATION_NAME
+) -> dict[str, Any]:
+    """The ValidatingWebhookConfiguration manifest."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "kaito"}},
+        "webhooks": [
+            {
+                "name": WEBHOOK_NAME,
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                # See the module docstring: Fail, but scoped to workspaces only.
+                "failurePolicy": "Fail",
+                "matchPolicy": "Equivalent",
+                "timeoutSeconds": TIMEOUT_SECONDS,
+                "clientConfig": {**client, "caBundle": base64.b64encode(ca_bundle).decode()},
+                "rules": [
+                    {
+                        "apiGroups": [KAITO_GROUP],
+                        "apiVersions": [WORKSPACE_VERSION],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [WORKSPACE_PLURAL],
+                        "scope": "Namespaced",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def ensure_configuration(
+    api: k8s.ApiClient,
+    ca_bundle: bytes,
+    *,
+    client: dict[str, Any] | None = None,
+    name: str = CONFIGURATION_NAME,
+) -> None:
+    """Make the configuration trust ``ca_bundle``.
+
+    With ``client`` the whole configuration is created or replaced (the test cluster, or a
+    controller that owns its configuration); without it the configuration must already exist
+    (installed by the chart) and only each webhook's caBundle is updated.
+    """
+    admission = k8s.AdmissionregistrationV1Api(api)
+    encoded = base64.b64encode(ca_bundle).decode()
+    for _ in range(5):
+        try:
+            existing = await admission.read_validating_webhook_configuration(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            existing = None
+        try:
+            if existing is None:
+                if client is None:
+                    raise RuntimeError(
+                        f"ValidatingWebhookConfiguration {name} does not exist; install it first"
+                    )
+                # The client serialises plain dicts as they are; the stubs only name the model type.
+                await admission.create_validating_webhook_configuration(
+                    webhook_configuration(ca_bundle, client, name)  # type: ignore[arg-type]
+                )
+            elif client is not None:
+                body = webhook_configuration(ca_bundle, client, name)
+                body["metadata"]["resourceVersion"] = existing.metadata.resource_version
+                await admission.replace_validating_webhook_configuration(name, body)  # type: ignore[arg-type]
+            else:
+                if all(w.client_config.ca_bundle == encoded for w in existing.webhooks or []):
+                    return
+                for webhook in existing.webhooks or []:
+                    webhook.client_config.ca_bundle = encoded
+                await admission.replace_validating_webhook_configuration(name, existing)
+        except ApiException as exc:
+            if exc.status == 409:
+                continue
+            raise
+        log.info("webhook configuration updated", configuration=name)
+        return
+    raise RuntimeError(f"could not update ValidatingWebhookConfiguration {name}: kept conflicting")
+
+
+async def delete_configuration(api: k8s.ApiClient, name: str = CONFIGURATION_NAME) -> None:
+    """Remove the configuration (tests and uninstall); a missing one is fine."""
+    try:
+        await k8s.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise

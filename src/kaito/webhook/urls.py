@@ -1,0 +1,94 @@
+"""Server-side request forgery guard for data-source URLs.
+
+The tuning Job downloads these URLs from inside the cluster, so a URL aimed at loopback, a pod or
+node network, or a cloud metadata endpoint would let a Workspace author read things they should
+not. Only the literal host is judged (no DNS lookup: admission must be fast and deterministic, and
+a lookup here proves nothing about what the downloader will resolve later).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from urllib.parse import urlsplit
+
+# Names that resolve to metadata services or to the local machine on common clouds.
+_BLOCKED_HOSTS = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "ip6-localhost",
+        "ip6-loopback",
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    }
+)
+_BLOCKED_SUFFIXES = (".localhost", ".internal", ".svc", ".svc.cluster.local", ".cluster.local")
+# inet_aton accepts the legacy forms curl also accepts: 2130706433, 0x7f.1, 127.1, 017700000001.
+_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+
+ACCEPTED = "an http(s) URL to a public host, e.g. https://huggingface.co/datasets/..."
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _LEGACY_IPV4.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return _ip_problem(embedded)
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (this includes cloud metadata endpoints such as 169.254.169.254)"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private:
+        return "a private-network address"
+    if not ip.is_global:
+        return "a non-public address"
+    return None
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` may not be downloaded, or None when it is acceptable."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc}); expected {ACCEPTED}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{url!r} uses scheme {parts.scheme or '(none)'!r}; only http and https are accepted"
+    if not host:
+        return f"{url!r} has no host; expected {ACCEPTED}"
+    host = host.rstrip(".").lower()
+    if host in _BLOCKED_HOSTS or host.endswith(_BLOCKED_SUFFIXES):
+        return f"{url!r} targets {host!r}, a local, in-cluster or cloud-metadata host; expected {ACCEPTED}"
+    ip = _literal_ip(host)
+    if ip is not None:
+        problem = _ip_problem(ip)
+        if problem is not None:
+            return f"{url!r} targets {problem} ({ip}); expected {ACCEPTED}"
+    return None

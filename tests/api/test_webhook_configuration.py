@@ -1,0 +1,42 @@
+"""The webhook configuration is scoped to Workspaces and fails closed."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from kaito.webhook import ServiceRef, client_config, webhook_configuration
+
+
+def test_configuration_scoped_to_workspaces_and_fails_closed() -> None:
+    config = webhook_configuration(b"PEM", client_config(url="https://127.0.0.1:9443/validate-workspace"))
+    [webhook] = config["webhooks"]
+    assert webhook["failurePolicy"] == "Fail"
+    assert webhook["sideEffects"] == "None"
+    assert webhook["rules"] == [
+        {
+            "apiGroups": ["kaito.sh"],
+            "apiVersions": ["v1alpha1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["workspaces"],
+            "scope": "Namespaced",
+        }
+    ]
+    assert base64.b64decode(webhook["clientConfig"]["caBundle"]) == b"PEM"
+    assert webhook["clientConfig"]["url"].endswith("/validate-workspace")
+
+
+def test_service_reference() -> None:
+    ref = ServiceRef(namespace="kaito-system", name="kaito-workspace-webhook")
+    assert client_config(service=ref) == {
+        "service": {
+            "namespace": "kaito-system",
+            "name": "kaito-workspace-webhook",
+            "port": 443,
+            "path": "/validate-workspace",
+        }
+    }
+    assert "kaito-workspace-webhook.kaito-system.svc" in ref.hosts
+    with pytest.raises(ValueError):
+        client_config()
