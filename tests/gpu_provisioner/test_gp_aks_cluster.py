@@ -1,0 +1,83 @@
+"""AKS provider -> Azure SDK -> ARM emulator -> kwok Node in the real local cluster, and back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio import client as k8s
+
+from gpu_provisioner.cloudprovider import (
+    CloudProviderMetrics,
+    InstanceNotFoundError,
+    InstrumentedCloudProvider,
+    NodeRequest,
+)
+from gpu_provisioner.cloudprovider.aks import AKSCloudProvider
+from tests.gpu_provisioner.conftest import aks_config_for
+from tests.support.armemulator import (
+    ArmEmulator,
+    EmulatorSettings,
+    KubeNodeRegistrar,
+    StaticTokenCredential,
+    throttle,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+async def cluster_arm(kube_api: k8s.ApiClient) -> AsyncIterator[ArmEmulator]:
+    registrar = KubeNodeRegistrar(kube_api)
+    emulator = ArmEmulator(EmulatorSettings(cluster_hash="87654321"), nodes=registrar)
+    await emulator.start()
+    try:
+        yield emulator
+        await emulator.wait_idle()
+        assert emulator.pools == {}, f"leaked agent pools: {sorted(emulator.pools)}"
+        assert registrar.names == set(), f"leaked nodes: {sorted(registrar.names)}"
+    finally:
+        await emulator.stop()
+
+
+async def _node_by_provider_id(core: k8s.CoreV1Api, provider_id: str) -> list[object]:
+    nodes = await core.list_node()
+    return [n for n in nodes.items if n.spec.provider_id == provider_id]
+
+
+async def test_pool_create_registers_a_ready_node_and_delete_removes_it(
+    cluster_arm: ArmEmulator, kube_api: k8s.ApiClient, metrics: CloudProviderMetrics
+) -> None:
+    core = k8s.CoreV1Api(kube_api)
+    provider = InstrumentedCloudProvider(
+        AKSCloudProvider(aks_config_for(cluster_arm), metrics, credential=StaticTokenCredential()), metrics
+    )
+    cluster_arm.inject(throttle("PUT", r"/agentPools/", times=1, retry_after=0.1))
+    machine = "ws7c0ffee01"
+    try:
+        inst = await provider.create(
+            NodeRequest(
+                name=machine, instance_type="Standard_NC24ads_A100_v4", labels={"kaito.sh/workspace": "w"}
+            )
+        )
+        assert inst.provider_id is not None
+        (node,) = await _node_by_provider_id(core, inst.provider_id)
+        assert node.metadata.labels["kubernetes.azure.com/agentpool"] == machine  # type: ignore[attr-defined]
+        assert node.metadata.labels["kaito.sh/workspace"] == "w"  # type: ignore[attr-defined]
+        assert node.status.capacity["nvidia.com/gpu"] == "1"  # type: ignore[attr-defined]
+        async with asyncio.timeout(30):  # kwok takes it from here, as a kubelet would
+            while True:
+                node = await core.read_node(node.metadata.name)  # type: ignore[attr-defined]
+                if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
+                    break
+                await asyncio.sleep(0.2)
+        assert [i.provider_id for i in await provider.list()] == [inst.provider_id]
+
+        await provider.delete(machine)
+        assert await _node_by_provider_id(core, inst.provider_id) == []
+        with pytest.raises(InstanceNotFoundError):
+            await provider.get(machine)
+        assert cluster_arm.pools_created == 1
+    finally:
+        await provider.close()

@@ -1,0 +1,168 @@
+"""The local provider against the real local control plane: kwok Nodes stand in for cloud VMs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client as k8s
+
+from gpu_provisioner.cloudprovider import (
+    CloudProviderMetrics,
+    InstanceConflictError,
+    InstanceNotFoundError,
+    InstanceState,
+    InstrumentedCloudProvider,
+    InvalidRequestError,
+    NodeRequest,
+    RetryableError,
+    Taint,
+    TaintEffect,
+)
+from gpu_provisioner.cloudprovider.local import LocalCloudProvider, node_name_for
+
+pytestmark = pytest.mark.cluster
+
+A100 = "Standard_NC24ads_A100_v4"
+
+
+def _machine() -> str:
+    return f"ws{uuid.uuid4().hex[:9]}"
+
+
+@pytest.fixture
+async def local(
+    kube_api: k8s.ApiClient, metrics: CloudProviderMetrics
+) -> AsyncIterator[InstrumentedCloudProvider]:
+    provider = InstrumentedCloudProvider(LocalCloudProvider(kube_api, metrics, create_delay_s=0.3), metrics)
+    yield provider
+    leaked = await provider.list()
+    assert leaked == [], f"leaked local instances: {[i.name for i in leaked]}"
+    await provider.close()
+
+
+async def _wait_ready(core: k8s.CoreV1Api, name: str) -> Any:
+    async with asyncio.timeout(30):
+        while True:
+            node = await core.read_node(name)
+            conds = {c.type: c.status for c in node.status.conditions or []}
+            if conds.get("Ready") == "True":
+                return node
+            await asyncio.sleep(0.2)
+
+
+async def _wait_gone(core: k8s.CoreV1Api, name: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await core.read_node(name)
+            except k8s.ApiException as err:
+                if err.status == 404:
+                    return
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def test_lifecycle_makes_a_ready_gpu_node(
+    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+) -> None:
+    core = k8s.CoreV1Api(kube_api)
+    machine = _machine()
+    request = NodeRequest(
+        name=machine,
+        instance_type=A100,
+        labels={"kaito.sh/workspace": "falcon"},
+        taints=(Taint("sku", TaintEffect.NO_SCHEDULE, "gpu"),),
+        os_disk_gb=200,
+    )
+    creating = asyncio.create_task(local.create(request))
+    await asyncio.sleep(0.1)
+    pending = await local.get(machine)
+    assert pending.state is InstanceState.CREATING
+    assert pending.provider_id is None
+    assert [i.machine_name for i in await local.list()] == [machine]
+
+    inst = await creating
+    assert inst.state is InstanceState.RUNNING
+    assert inst.provider_id == f"kwok://{node_name_for(machine)}"
+    assert inst.capacity["nvidia.com/gpu"] == "1"
+    assert inst.capacity["ephemeral-storage"] == "200Gi"
+
+    node = await _wait_ready(core, node_name_for(machine))
+    assert node.spec.provider_id == inst.provider_id
+    labels = node.metadata.labels
+    assert labels["kubernetes.azure.com/agentpool"] == machine
+    assert labels["node.kubernetes.io/instance-type"] == A100
+    assert labels["kaito.sh/workspace"] == "falcon"
+    assert (labels["nvidia.com/gpu.count"], labels["nvidia.com/gpu.memory"]) == ("1", str(80 * 1024))
+    assert labels["nvidia.com/gpu.product"] == "A100"
+    assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
+    assert node.status.allocatable["nvidia.com/gpu"] == "1"
+    taints = {(t.key, t.value, t.effect) for t in node.spec.taints}
+    assert ("sku", "gpu", "NoSchedule") in taints
+    assert ("kwok.x-k8s.io/node", "fake", "NoSchedule") in taints
+
+    # Idempotent: a second create adopts the node.
+    again = await local.create(request)
+    assert again.provider_id == inst.provider_id
+
+    await local.delete(machine)
+    await _wait_gone(core, node_name_for(machine))
+    with pytest.raises(InstanceNotFoundError):
+        await local.get(machine)
+    with pytest.raises(InstanceNotFoundError):
+        await local.delete(machine)
+
+
+async def test_delete_does_not_wait_for_node_finalizers(
+    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+) -> None:
+    core = k8s.CoreV1Api(kube_api)
+    machine = _machine()
+    await local.create(NodeRequest(name=machine, instance_type=A100))
+    name = node_name_for(machine)
+    await core.patch_node(name, {"metadata": {"finalizers": ["karpenter.sh/termination"]}})
+    await asyncio.wait_for(local.delete(machine), 10)
+    assert (await local.get(machine)).state is InstanceState.DELETING
+    await local.delete(machine)  # already deleting: fine
+    await core.patch_node(name, {"metadata": {"finalizers": None}})
+    await _wait_gone(core, name)
+    with pytest.raises(InstanceNotFoundError):
+        await local.get(machine)
+
+
+async def test_delete_while_pending_cancels_the_create(local: InstrumentedCloudProvider) -> None:
+    machine = _machine()
+    creating = asyncio.create_task(local.create(NodeRequest(name=machine, instance_type=A100)))
+    await asyncio.sleep(0.05)
+    await local.delete(machine)
+    with pytest.raises(RetryableError):
+        await creating
+    with pytest.raises(InstanceNotFoundError):
+        await local.get(machine)
+
+
+async def test_unknown_instance_type_is_final(local: InstrumentedCloudProvider) -> None:
+    with pytest.raises(InvalidRequestError, match="not in the catalog"):
+        await local.create(NodeRequest(name=_machine(), instance_type="Standard_Imaginary_v9"))
+
+
+async def test_someone_elses_node_is_neither_adopted_nor_deleted(
+    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+) -> None:
+    core = k8s.CoreV1Api(kube_api)
+    machine = _machine()
+    name = node_name_for(machine)
+    await core.create_node(k8s.V1Node(metadata=k8s.V1ObjectMeta(name=name)))
+    try:
+        with pytest.raises(InstanceConflictError):
+            await local.create(NodeRequest(name=machine, instance_type=A100))
+        with pytest.raises(InstanceNotFoundError):
+            await local.get(machine)
+        with pytest.raises(InstanceConflictError):
+            await local.delete(machine)
+    finally:
+        await core.delete_node(name)
