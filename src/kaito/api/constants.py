@@ -67,18 +67,22 @@ CONDITION_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
 
 # --- Workspace states (status.state) ---------------------------------------------------------------
 STATE_PENDING: Final = "Pending"
+STATE_PROVISIONING: Final = "Provisioning"
 STATE_READY: Final = "Ready"
 STATE_NOT_READY: Final = "NotReady"
 STATE_RUNNING: Final = "Running"
 STATE_SUCCEEDED: Final = "Succeeded"
 STATE_FAILED: Final = "Failed"
+STATE_DELETING: Final = "Deleting"
 WORKSPACE_STATES: Final = (
     STATE_PENDING,
+    STATE_PROVISIONING,
     STATE_READY,
     STATE_NOT_READY,
     STATE_RUNNING,
     STATE_SUCCEEDED,
     STATE_FAILED,
+    STATE_DELETING,
 )
 
 # --- Machine condition types ---------------------------------------------------------------------

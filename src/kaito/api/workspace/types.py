@@ -30,7 +30,9 @@ IMAGE_WITH_TAG_PATTERN = "^(.+/[^:/]+):([^:/]+)$"
 
 AccessMode = Literal["public", "private"]
 TuningMethod = Literal["lora", "qlora"]
-WorkspaceState = Literal["Pending", "Ready", "NotReady", "Running", "Succeeded", "Failed"]
+WorkspaceState = Literal[
+    "Pending", "Provisioning", "Running", "Ready", "NotReady", "Succeeded", "Failed", "Deleting"
+]
 
 SecretName = Annotated[str, Field(min_length=1, max_length=_MAX_NAME)]
 Url = Annotated[str, Field(min_length=1, max_length=_MAX_URL)]
@@ -401,8 +403,9 @@ class WorkspaceStatus(KubeModel):
     )
     state: WorkspaceState | None = Field(
         default=None,
-        description="Summary: Pending, Ready or NotReady for inference; Running, Succeeded or Failed for "
-        "tuning.",
+        description="Summary of the conditions: Pending (nothing started), Provisioning (GPU nodes on their "
+        "way), Running (workload started), Ready (inference serving), Succeeded or Failed (tuning), "
+        "Deleting (finalizer releasing the nodes). NotReady is accepted for upstream compatibility.",
     )
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation the status was computed from."
