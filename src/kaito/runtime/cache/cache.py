@@ -1,0 +1,145 @@
+"""The shared informer cache: one informer per kind per process, and cached reads for reconcilers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from kaito.runtime.cache.options import ByKind, CacheOptions
+from kaito.runtime.client.client import Client
+from kaito.runtime.client.kind import Kind
+from kaito.runtime.informer.informer import Informer
+from kaito.runtime.informer.selector import LabelSelector
+from kaito.runtime.informer.store import NAMESPACE_INDEX, IndexFunc
+
+Object = dict[str, Any]
+
+_log = structlog.get_logger("kaito.runtime.cache")
+
+
+class KindNotCachedError(LookupError):
+    """A cached read of a kind nobody registered with the cache (call ``cache.informer(kind)`` first)."""
+
+
+class Cache:
+    """Shared informers keyed by kind, plus read access to their stores.
+
+    Reads return the cached dicts themselves, **not copies**: treat them as read-only and
+    ``copy.deepcopy`` before editing (the same contract as controller-runtime's
+    ``UnsafeDisableDeepCopy``, chosen because copies cost memory and CPU on every read).
+    """
+
+    def __init__(self, client: Client, options: CacheOptions | None = None) -> None:
+        self.client = client
+        self.options = options or CacheOptions()
+        self._informers: dict[Kind, Informer] = {}
+        self._started = False
+
+    # -- informers -----------------------------------------------------------------------------------
+
+    def informer(self, kind: Kind) -> Informer:
+        """Returns the shared informer for ``kind``, creating it (and starting it, if the cache already
+        runs) on first use. Every controller watching ``kind`` shares this one watch."""
+        existing = self._informers.get(kind)
+        if existing is not None:
+            return existing
+        opts = self.options.by_kind.get(kind, ByKind())
+        informer = Informer(
+            self.client,
+            kind,
+            namespace=(opts.namespace or self.options.namespace) if kind.namespaced else None,
+            label_selector=opts.label_selector or self.options.label_selector,
+            field_selector=opts.field_selector or self.options.field_selector,
+            metadata_only=opts.metadata_only,
+            resync_period=opts.resync_period or self.options.resync_period,
+            transform=opts.transform or self.options.transform,
+            min_watch_timeout=self.options.min_watch_timeout,
+            read_timeout=self.options.read_timeout,
+        )
+        self._informers[kind] = informer
+        if self._started:
+            informer.start()
+        return informer
+
+    @property
+    def informers(self) -> dict[Kind, Informer]:
+        return dict(self._informers)
+
+    def index_field(self, kind: Kind, name: str, fn: IndexFunc) -> None:
+        """Registers a secondary index on ``kind`` usable as ``list(kind, index=(name, value))``."""
+        self.informer(kind).add_indexer(name, fn)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts every registered informer (and any registered later)."""
+        self._started = True
+        for informer in self._informers.values():
+            informer.start()
+
+    async def stop(self) -> None:
+        self._started = False
+        await asyncio.gather(*(inf.stop() for inf in self._informers.values()))
+
+    @property
+    def has_synced(self) -> bool:
+        """True when every registered informer has completed its first list."""
+        return all(inf.has_synced for inf in self._informers.values())
+
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Waits until every registered informer has synced; False on timeout."""
+        results = await asyncio.gather(*(inf.wait_for_sync(timeout) for inf in self._informers.values()))
+        return all(results)
+
+    async def ensure(self, kind: Kind, timeout: float | None = None) -> Informer:  # noqa: ASYNC109
+        """Registers ``kind`` if needed, starts its informer and waits for it to sync."""
+        informer = self.informer(kind)
+        informer.start()
+        if not await informer.wait_for_sync(timeout):
+            raise TimeoutError(f"cache for {kind} did not sync")
+        return informer
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def _store_of(self, kind: Kind) -> Informer:
+        informer = self._informers.get(kind)
+        if informer is None:
+            raise KindNotCachedError(f"{kind} is not cached; register it with cache.informer(kind)")
+        return informer
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> Object | None:
+        """The cached object, or None. ``namespace`` is ignored for cluster-scoped kinds."""
+        key = f"{namespace}/{name}" if kind.namespaced and namespace else name
+        return self._store_of(kind).store.get(key)
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | dict[str, str] | LabelSelector | None = None,
+        index: tuple[str, str] | None = None,
+    ) -> list[Object]:
+        """Cached objects of ``kind``, optionally filtered by namespace, a label selector (string such as
+        ``"app=x,tier!=db"`` or an equality dict) and an index lookup ``(index_name, value)``; built-in
+        indexes are ``"namespace"`` and ``"owner"`` (owner UID)."""
+        store = self._store_of(kind).store
+        if index is not None:
+            items = store.by_index(index[0], index[1])
+            if namespace and kind.namespaced:
+                items = [o for o in items if (o.get("metadata") or {}).get("namespace") == namespace]
+        elif namespace and kind.namespaced:
+            items = store.by_index(NAMESPACE_INDEX, namespace)
+        else:
+            items = store.list()
+        if label_selector is not None:
+            selector = (
+                label_selector
+                if isinstance(label_selector, LabelSelector)
+                else LabelSelector.parse(label_selector)
+            )
+            if not selector.empty:
+                items = [o for o in items if selector.matches((o.get("metadata") or {}).get("labels"))]
+        return items
