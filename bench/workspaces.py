@@ -61,8 +61,9 @@ def free_port() -> int:
 def ensure_cluster() -> Path:
     if os.environ.get("KUBECONFIG"):
         return Path(os.environ["KUBECONFIG"])
-    subprocess.run([sys.executable, "-m", "e2e.cluster", "up"], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "e2e.cluster", "up"], cwd=REPO, check=True, stdout=subprocess.DEVNULL
+    )
     return REPO / ".cluster" / "kubeconfig"
 
 
@@ -84,10 +85,10 @@ async def bounded(tasks: list[Callable[[], Awaitable[Any]]]) -> None:
 
 def workspace(i: int) -> dict[str, Any]:
     return {
-        "apiVersion": "kaito.sh/v1alpha1", "kind": "Workspace",
+        "apiVersion": "kaito.sh/v1alpha1",
+        "kind": "Workspace",
         "metadata": {"name": f"ws-{i}", "namespace": NAMESPACE},
-        "resource": {"instanceType": INSTANCE_TYPE,
-                     "labelSelector": {"matchLabels": {"apps": f"bench-{i}"}}},
+        "resource": {"instanceType": INSTANCE_TYPE, "labelSelector": {"matchLabels": {"apps": f"bench-{i}"}}},
         "inference": {"preset": {"name": PRESET}},
     }
 
@@ -96,13 +97,22 @@ def node(i: int) -> dict[str, Any]:
     name = f"bench-gpu-{i}"
     capacity = {"cpu": "6", "memory": "112Gi", "pods": "110", "nvidia.com/gpu": "1"}
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name,
-                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                     "labels": {"apps": f"bench-{i}", "kubernetes.io/hostname": name,
-                                "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                                "node.kubernetes.io/instance-type": INSTANCE_TYPE, "type": "kwok",
-                                "accelerator": "nvidia", "kaito.sh/bench": "true"}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "apps": f"bench-{i}",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": INSTANCE_TYPE,
+                "type": "kwok",
+                "accelerator": "nvidia",
+                "kaito.sh/bench": "true",
+            },
+        },
         "spec": {"taints": [{"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}]},
         "status": {"capacity": capacity, "allocatable": dict(capacity)},
     }
@@ -113,10 +123,12 @@ def floor_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     ws = workspace(i)
     ws["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
     preset = CatalogPresets(load_catalog()).preset(PRESET)
-    inputs = InferenceInputs(preset=preset, registry="mcr.microsoft.com/aks/kaito",
-                             worker_nodes=[f"bench-gpu-{i}"],
-                             extra_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists",
-                                                 "effect": "NoSchedule"}])
+    inputs = InferenceInputs(
+        preset=preset,
+        registry="mcr.microsoft.com/aks/kaito",
+        worker_nodes=[f"bench-gpu-{i}"],
+        extra_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+    )
     dep = workload_manifest(ws, inputs)
     svc = service_manifest(ws, distributed=False)
     for obj in (dep, svc):
@@ -148,8 +160,12 @@ class Bench:
 
     async def nodes_ready(self) -> bool:
         nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
-        ready = sum(1 for n in nodes if n.metadata.name.startswith("bench-gpu-") and any(
-            c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])))
+        ready = sum(
+            1
+            for n in nodes
+            if n.metadata.name.startswith("bench-gpu-")
+            and any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+        )
         return ready >= N
 
     async def until(self, probe: Callable[[], Awaitable[bool]], what: str, limit_s: float) -> float:
@@ -199,25 +215,34 @@ class Bench:
 
     async def all_ready(self) -> bool:
         items = await self.workspaces()
-        ready = sum(1 for w in items if any(
-            c.get("type") == "WorkspaceReady" and c.get("status") == "True"
-            for c in (w.get("status") or {}).get("conditions") or []))
+        ready = sum(
+            1
+            for w in items
+            if any(
+                c.get("type") == "WorkspaceReady" and c.get("status") == "True"
+                for c in (w.get("status") or {}).get("conditions") or []
+            )
+        )
         return ready >= N
 
     async def apply_workspaces(self) -> float:
         start = time.monotonic()
-        await bounded([
-            lambda i=i: self.custom.create_namespaced_custom_object(  # type: ignore[misc]
-                "kaito.sh", "v1alpha1", NAMESPACE, "workspaces", workspace(i))
-            for i in range(N)
-        ])
+        await bounded(
+            [
+                lambda i=i: self.custom.create_namespaced_custom_object(  # type: ignore[misc]
+                    "kaito.sh", "v1alpha1", NAMESPACE, "workspaces", workspace(i)
+                )
+                for i in range(N)
+            ]
+        )
         await self.until(self.all_ready, "all workspaces WorkspaceReady", 1200)
         return time.monotonic() - start
 
     async def delete_all(self) -> float:
         start = time.monotonic()
-        await self.custom.delete_collection_namespaced_custom_object("kaito.sh", "v1alpha1", NAMESPACE,
-                                                                     "workspaces")
+        await self.custom.delete_collection_namespaced_custom_object(
+            "kaito.sh", "v1alpha1", NAMESPACE, "workspaces"
+        )
 
         async def gone() -> bool:
             if await self.workspaces():
@@ -228,7 +253,8 @@ class Bench:
                 return False
             if PROVISION:
                 machines = await self.custom.list_cluster_custom_object(
-                    "karpenter.sh", "v1alpha5", "machines")
+                    "karpenter.sh", "v1alpha5", "machines"
+                )
                 if machines["items"]:
                     return False
             return True
@@ -252,8 +278,11 @@ def metric_sum(text: str, name: str, label_filter: Callable[[str], bool] = lambd
 
 
 def writes(text: str) -> float:
-    return metric_sum(text, "rest_client_requests_total",
-                      lambda labels: any(f'method="{v}"' in labels for v in WRITE_METHODS))
+    return metric_sum(
+        text,
+        "rest_client_requests_total",
+        lambda labels: any(f'method="{v}"' in labels for v in WRITE_METHODS),
+    )
 
 
 def rss_mib(pid: int) -> float:
@@ -273,8 +302,10 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode}")
-        with contextlib.suppress(OSError), \
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r,
+        ):
             if r.status == 200:
                 return
         time.sleep(0.3)
@@ -310,18 +341,33 @@ async def main() -> None:
             log(f"floor_s={floor_s:.1f}")
         bindir = Path(sys.executable).parent
         metrics_port, probe_port = free_port(), free_port()
-        ctrl = start_process([str(bindir / "kaito-workspace-controller"), f"--kubeconfig={kubeconfig}",
-                              "--leader-elect=false", f"--metrics-bind-address=127.0.0.1:{metrics_port}",
-                              f"--health-probe-bind-address=127.0.0.1:{probe_port}", "--enable-webhook=false",
-                              "--log-format=json"], logs / "workspace-controller.log")
+        ctrl = start_process(
+            [
+                str(bindir / "kaito-workspace-controller"),
+                f"--kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                f"--metrics-bind-address=127.0.0.1:{metrics_port}",
+                f"--health-probe-bind-address=127.0.0.1:{probe_port}",
+                "--enable-webhook=false",
+                "--log-format=json",
+            ],
+            logs / "workspace-controller.log",
+        )
         procs.append(ctrl)
         if PROVISION:
             pm, pp = free_port(), free_port()
-            prov = start_process([str(bindir / "gpu-provisioner"), f"--kubeconfig={kubeconfig}",
-                                  "--leader-elect=false", "--provider=local",
-                                  f"--metrics-bind-address=127.0.0.1:{pm}",
-                                  f"--health-probe-bind-address=127.0.0.1:{pp}", "--log-format=json"],
-                                 logs / "gpu-provisioner.log")
+            prov = start_process(
+                [
+                    str(bindir / "gpu-provisioner"),
+                    f"--kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--provider=local",
+                    f"--metrics-bind-address=127.0.0.1:{pm}",
+                    f"--health-probe-bind-address=127.0.0.1:{pp}",
+                    "--log-format=json",
+                ],
+                logs / "gpu-provisioner.log",
+            )
             procs.append(prov)
             wait_ready(pp, prov)
         wait_ready(probe_port, ctrl)
@@ -338,12 +384,16 @@ async def main() -> None:
         delete_s = await bench.delete_all()
         ratio = ready_s / floor_s if floor_s else float("nan")
         mode = " mode=provision" if PROVISION else ""
-        print(f"workspaces N={N} ready_s={ready_s:.1f} floor_s={floor_s:.1f} ratio={ratio:.2f} "
-              f"delete_s={delete_s:.1f} rest_writes={rest_writes} reconcile_errors={errors} "
-              f"rss_mib={rss:.0f}{mode}", flush=True)
-        per_verb = {m: metric_sum(after_text, "rest_client_requests_total",
-                                  lambda lb, m=m: f'method="{m}"' in lb) for m in
-                    ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")}
+        print(
+            f"workspaces N={N} ready_s={ready_s:.1f} floor_s={floor_s:.1f} ratio={ratio:.2f} "
+            f"delete_s={delete_s:.1f} rest_writes={rest_writes} reconcile_errors={errors} "
+            f"rss_mib={rss:.0f}{mode}",
+            flush=True,
+        )
+        per_verb = {
+            m: metric_sum(after_text, "rest_client_requests_total", lambda lb, m=m: f'method="{m}"' in lb)
+            for m in ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
+        }
         log("controller requests by method: " + json.dumps(per_verb))
     finally:
         for p in procs:

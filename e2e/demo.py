@@ -28,8 +28,10 @@ from e2e.harness import (
 
 STATE_DIR = REPO / ".cluster"
 PIDS = STATE_DIR / "controllers.json"
-EXAMPLES = [REPO / "examples" / "inference",
-            REPO / "examples" / "fine-tuning" / "kaito_workspace_tuning_phi_3.yaml"]
+EXAMPLES = [
+    REPO / "examples" / "inference",
+    REPO / "examples" / "fine-tuning" / "kaito_workspace_tuning_phi_3.yaml",
+]
 KWOK_TOLERATION = "kwok.x-k8s.io/node:NoSchedule"
 TIMEOUT_S = float(os.environ.get("DEMO_TIMEOUT_S", "180"))
 
@@ -71,11 +73,19 @@ def start_controllers(cluster: LocalCluster) -> dict[str, ControllerProcess]:
     gp_kc = service_account_kubeconfig(cluster, PROVISIONER_SA, STATE_DIR / "gpu-provisioner.kubeconfig")
     procs = {
         "gpu-provisioner": ControllerProcess.create(
-            "gpu-provisioner", "gpu-provisioner", gp_kc, logs,
-            extra=["--provider=local", f"--leader-election-namespace={SYSTEM_NAMESPACE}"]),
+            "gpu-provisioner",
+            "gpu-provisioner",
+            gp_kc,
+            logs,
+            extra=["--provider=local", f"--leader-election-namespace={SYSTEM_NAMESPACE}"],
+        ),
         "workspace-controller": ControllerProcess.create(
-            "workspace-controller", "kaito-workspace-controller", ws_kc, logs,
-            extra=[f"--release-namespace={SYSTEM_NAMESPACE}", f"--extra-toleration={KWOK_TOLERATION}"]),
+            "workspace-controller",
+            "kaito-workspace-controller",
+            ws_kc,
+            logs,
+            extra=[f"--release-namespace={SYSTEM_NAMESPACE}", f"--extra-toleration={KWOK_TOLERATION}"],
+        ),
     }
     for proc in procs.values():
         proc.start(detach=True)
@@ -135,10 +145,10 @@ def main() -> int:
     say(f"all workspaces Ready in {time.monotonic() - started:.0f}s")
     print(f"""
 The cluster and both controllers keep running. Explore:
-  export KUBECONFIG={STATE_DIR / "kubeconfig"} PATH={STATE_DIR / 'bin'}:$PATH
+  export KUBECONFIG={STATE_DIR / "kubeconfig"} PATH={STATE_DIR / "bin"}:$PATH
   kubectl get workspace,machines,nodes,deployments,jobs,services -A
   kubectl describe workspace workspace-phi-3-mini
-Controller logs: {STATE_DIR / 'logs'}
+Controller logs: {STATE_DIR / "logs"}
 Clean up:
   kubectl delete workspace --all      # Machines and simulated nodes go with them
   make cluster-down                   # stops the controllers and the cluster

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from e2e.cluster import LocalCluster
 
@@ -36,14 +37,16 @@ def free_port() -> int:
 
 def install_manifests(cluster: LocalCluster, kustomization: str = "local") -> None:
     """``kubectl apply --server-side -k manifests/<kustomization>``, then wait for the CRDs."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k",
-                    str(REPO / "manifests" / kustomization))
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / kustomization)
+    )
     for crd in ("workspaces.kaito.sh", "machines.karpenter.sh"):
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
 
-def service_account_kubeconfig(cluster: LocalCluster, sa: str, path: Path,
-                               namespace: str = SYSTEM_NAMESPACE, duration: str = "24h") -> Path:
+def service_account_kubeconfig(
+    cluster: LocalCluster, sa: str, path: Path, namespace: str = SYSTEM_NAMESPACE, duration: str = "24h"
+) -> Path:
     token = cluster.kubectl("create", "token", sa, "-n", namespace, f"--duration={duration}").stdout.strip()
     return cluster.write_token_kubeconfig(path, token, user=f"system:serviceaccount:{namespace}:{sa}")
 
@@ -61,25 +64,48 @@ class ControllerProcess:
     process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def create(cls, name: str, binary: str, kubeconfig: Path, log_dir: Path, extra: Sequence[str] = (),
-               env: Mapping[str, str] | None = None, leader_elect: bool = True) -> ControllerProcess:
+    def create(
+        cls,
+        name: str,
+        binary: str,
+        kubeconfig: Path,
+        log_dir: Path,
+        extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        leader_elect: bool = True,
+    ) -> ControllerProcess:
         metrics, probe = free_port(), free_port()
         exe = Path(sys.executable).parent / binary
-        argv = [str(exe), f"--kubeconfig={kubeconfig}",
-                f"--leader-elect={'true' if leader_elect else 'false'}",
-                f"--metrics-bind-address=127.0.0.1:{metrics}",
-                f"--health-probe-bind-address=127.0.0.1:{probe}",
-                "--log-format=json", *extra]
+        argv = [
+            str(exe),
+            f"--kubeconfig={kubeconfig}",
+            f"--leader-elect={'true' if leader_elect else 'false'}",
+            f"--metrics-bind-address=127.0.0.1:{metrics}",
+            f"--health-probe-bind-address=127.0.0.1:{probe}",
+            "--log-format=json",
+            *extra,
+        ]
         log_dir.mkdir(parents=True, exist_ok=True)
-        return cls(name=name, argv=argv, log_path=log_dir / f"{name}.log", metrics_port=metrics,
-                   probe_port=probe, env=dict(env or {}))
+        return cls(
+            name=name,
+            argv=argv,
+            log_path=log_dir / f"{name}.log",
+            metrics_port=metrics,
+            probe_port=probe,
+            env=dict(env or {}),
+        )
 
     def start(self, detach: bool = False) -> ControllerProcess:
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
-                env={**os.environ, **self.env}, start_new_session=detach,
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+                env={**os.environ, **self.env},
+                start_new_session=detach,
             )
         finally:
             log.close()
@@ -109,8 +135,9 @@ class ControllerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited ({self.process and self.process.returncode}):\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process and self.process.returncode}):\n" + self.log_tail()
+                )
             if self.ready():
                 return
             time.sleep(0.3)
@@ -167,8 +194,10 @@ class Prometheus:
             {"job_name": job, "scrape_interval": "1s", "static_configs": [{"targets": list(targets)}]}
             for job, targets in jobs.items()
         ]
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": scrape_configs}
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": scrape_configs,
+        }
         (workdir / "prometheus.yml").write_text(json.dumps(config))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -178,20 +207,29 @@ class Prometheus:
             raise RuntimeError("prometheus is not installed: run `bash hack/install-system-deps.sh`")
         log = (self.workdir / "prometheus.log").open("ab")
         self.process = subprocess.Popen(
-            [exe, f"--config.file={self.workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                exe,
+                f"--config.file={self.workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as resp:
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as resp,
+            ):
                 if resp.status == 200:
                     return self
             time.sleep(0.3)
         raise TimeoutError("prometheus never became ready")
 
-    def query(self, promql: str) -> list[dict[str, object]]:
+    def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         with urllib.request.urlopen(url, timeout=5) as resp:
             body = json.loads(resp.read())
@@ -204,4 +242,3 @@ class Prometheus:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-

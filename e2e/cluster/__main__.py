@@ -58,8 +58,13 @@ def serve() -> int:
             bin_link.unlink()
         bin_link.symlink_to(cluster.bin_dir)
         shutil.copy(cluster.kubeconfig, STATE_DIR / "kubeconfig")
-        state = {"pid": os.getpid(), "server": cluster.server, "bin_dir": str(cluster.bin_dir),
-                 "kubeconfig": str(STATE_DIR / "kubeconfig"), "components": cluster.pids()}
+        state = {
+            "pid": os.getpid(),
+            "server": cluster.server,
+            "bin_dir": str(cluster.bin_dir),
+            "kubeconfig": str(STATE_DIR / "kubeconfig"),
+            "components": cluster.pids(),
+        }
         STATE_FILE.write_text(json.dumps(state, indent=2))
         while not stop.wait(2.0):
             dead = [c.name for c in cluster.components.values() if not c.alive()]
@@ -86,9 +91,14 @@ def up(timeout: float) -> int:
     with contextlib.suppress(OSError):
         (STATE_DIR / "error.txt").unlink()
     log = (STATE_DIR / "supervisor.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "e2e.cluster", "serve"], cwd=REPO_ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "e2e.cluster", "serve"],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = _read_state()

@@ -141,8 +141,9 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def start(cls, workdir: Path | None = None, bin_dir: Path | None = None,
-              timeout: float = 120.0) -> LocalCluster:
+    def start(
+        cls, workdir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120.0
+    ) -> LocalCluster:
         bin_dir = bin_dir or ensure_binaries()
         owns = workdir is None
         workdir = Path(tempfile.mkdtemp(prefix="kaito-cluster-")) if workdir is None else workdir
@@ -150,9 +151,13 @@ class LocalCluster:
         (workdir / "logs").mkdir(exist_ok=True)
         pki = make_pki(workdir / "pki", SERVICE_IP)
         cluster = cls(
-            workdir=workdir, bin_dir=bin_dir, pki=pki,
-            apiserver_port=_free_port(), etcd_port=_free_port(),
-            kubeconfig=workdir / "kubeconfig", owns_workdir=owns,
+            workdir=workdir,
+            bin_dir=bin_dir,
+            pki=pki,
+            apiserver_port=_free_port(),
+            etcd_port=_free_port(),
+            kubeconfig=workdir / "kubeconfig",
+            owns_workdir=owns,
         )
         try:
             cluster._write_kubeconfig()
@@ -166,11 +171,25 @@ class LocalCluster:
     def attach(cls, workdir: Path, bin_dir: Path, server: str) -> LocalCluster:
         """A handle on a cluster another process runs (``make cluster-up``); :meth:`stop` leaves it be."""
         d = workdir / "pki"
-        pki = Pki(ca_cert=d / "ca.crt", ca_key=d / "ca.key", serving_cert=d / "apiserver.crt",
-                  serving_key=d / "apiserver.key", admin_cert=d / "admin.crt", admin_key=d / "admin.key",
-                  sa_key=d / "sa.key", sa_pub=d / "sa.pub")
-        return cls(workdir=workdir, bin_dir=bin_dir, pki=pki, apiserver_port=int(server.rsplit(":", 1)[1]),
-                   etcd_port=0, kubeconfig=workdir / "kubeconfig", owns_workdir=False)
+        pki = Pki(
+            ca_cert=d / "ca.crt",
+            ca_key=d / "ca.key",
+            serving_cert=d / "apiserver.crt",
+            serving_key=d / "apiserver.key",
+            admin_cert=d / "admin.crt",
+            admin_key=d / "admin.key",
+            sa_key=d / "sa.key",
+            sa_pub=d / "sa.pub",
+        )
+        return cls(
+            workdir=workdir,
+            bin_dir=bin_dir,
+            pki=pki,
+            apiserver_port=int(server.rsplit(":", 1)[1]),
+            etcd_port=0,
+            kubeconfig=workdir / "kubeconfig",
+            owns_workdir=False,
+        )
 
     def stop(self) -> None:
         # Reverse start order: kwok and the controllers first, etcd last, so the apiserver can drain.
@@ -213,18 +232,26 @@ class LocalCluster:
         self._start_scheduler()
         self._start_kwok()
         # The serviceaccount controller creating "default" proves kube-controller-manager works.
-        self._wait(lambda: self._get_json("/api/v1/namespaces/default/serviceaccounts/default") is not None,
-                   "kube-controller-manager (default ServiceAccount)", deadline)
+        self._wait(
+            lambda: self._get_json("/api/v1/namespaces/default/serviceaccounts/default") is not None,
+            "kube-controller-manager (default ServiceAccount)",
+            deadline,
+        )
 
     def _start_etcd(self) -> None:
         peer = _free_port()
         args = [
-            str(self.bin_dir / "etcd"), "--name=local", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
+            str(self.bin_dir / "etcd"),
+            "--name=local",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}",
+            f"--advertise-client-urls={self.etcd_url}",
             f"--listen-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=local=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
         ]
         self._launch("etcd", args)
 
@@ -235,15 +262,20 @@ class LocalCluster:
         return [
             str(self.bin_dir / "kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--secure-port={self.apiserver_port}",
             "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={p.serving_cert}", f"--tls-private-key-file={p.serving_key}",
+            f"--tls-cert-file={p.serving_cert}",
+            f"--tls-private-key-file={p.serving_key}",
             f"--client-ca-file={p.ca_cert}",
             f"--requestheader-client-ca-file={p.ca_cert}",
-            "--requestheader-allowed-names=", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            "--requestheader-group-headers=X-Remote-Group", "--requestheader-username-headers=X-Remote-User",
-            f"--proxy-client-cert-file={p.admin_cert}", f"--proxy-client-key-file={p.admin_key}",
+            "--requestheader-allowed-names=",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={p.admin_cert}",
+            f"--proxy-client-key-file={p.admin_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p.sa_pub}",
             f"--service-account-signing-key-file={p.sa_key}",
@@ -251,8 +283,10 @@ class LocalCluster:
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
             "--allow-privileged=true",
-            f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-            "--audit-log-maxsize=200", "--audit-log-format=json",
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-maxsize=200",
+            "--audit-log-format=json",
             "--profiling=false",
         ]
 
@@ -275,44 +309,63 @@ class LocalCluster:
         self.start_apiserver(wait=True)
 
     def _kubeconfig_flags(self) -> list[str]:
-        return [f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
-                f"--authorization-kubeconfig={self.kubeconfig}"]
+        return [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+        ]
 
     def _start_controller_manager(self) -> None:
         p = self.pki
         args = [
-            str(self.bin_dir / "kube-controller-manager"), *self._kubeconfig_flags(),
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={_free_port()}",
-            f"--root-ca-file={p.ca_cert}", f"--service-account-private-key-file={p.sa_key}",
+            str(self.bin_dir / "kube-controller-manager"),
+            *self._kubeconfig_flags(),
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}",
+            f"--root-ca-file={p.ca_cert}",
+            f"--service-account-private-key-file={p.sa_key}",
             "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={p.ca_cert}", f"--cluster-signing-key-file={p.ca_key}",
+            f"--cluster-signing-cert-file={p.ca_cert}",
+            f"--cluster-signing-key-file={p.ca_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-ttl,-service-lb-controller,-node-route-controller",
             # kwok renews node Leases every 50 s; these are kwokctl's own values (heartbeat factor 5).
-            "--node-monitor-period=25s", "--node-monitor-grace-period=200s",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--concurrent-deployment-syncs=10",
-            "--concurrent-replicaset-syncs=10", "--concurrent-job-syncs=10",
-            "--concurrent-gc-syncs=20", "--concurrent-statefulset-syncs=10",
+            "--node-monitor-period=25s",
+            "--node-monitor-grace-period=200s",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+            "--concurrent-job-syncs=10",
+            "--concurrent-gc-syncs=20",
+            "--concurrent-statefulset-syncs=10",
             "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
         ]
         self._launch("kube-controller-manager", args)
 
     def _start_scheduler(self) -> None:
         args = [
-            str(self.bin_dir / "kube-scheduler"), *self._kubeconfig_flags(),
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={_free_port()}",
-            "--kube-api-qps=200", "--kube-api-burst=400",
+            str(self.bin_dir / "kube-scheduler"),
+            *self._kubeconfig_flags(),
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
             "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
         ]
         self._launch("kube-scheduler", args)
 
     def _start_kwok(self) -> None:
         args = [
-            str(self.bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}",
+            str(self.bin_dir / "kwok"),
+            f"--kubeconfig={self.kubeconfig}",
             f"--config={self.bin_dir / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-            "--node-ip=127.0.0.1", f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            f"--cidr={POD_CIDR}",
             f"--server-address=127.0.0.1:{_free_port()}",
             "--node-lease-duration-seconds=200",
         ]
@@ -366,14 +419,22 @@ class LocalCluster:
             return base64.b64encode(p.read_bytes()).decode()
 
         creds: dict[str, str] = (
-            {"token": token} if token is not None
-            else {"client-certificate-data": b64(self.pki.admin_cert),
-                  "client-key-data": b64(self.pki.admin_key)}
+            {"token": token}
+            if token is not None
+            else {
+                "client-certificate-data": b64(self.pki.admin_cert),
+                "client-key-data": b64(self.pki.admin_key),
+            }
         )
         return {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "local", "cluster": {
-                "server": self.server, "certificate-authority-data": b64(self.pki.ca_cert)}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {"server": self.server, "certificate-authority-data": b64(self.pki.ca_cert)},
+                }
+            ],
             "users": [{"name": user, "user": creds}],
             "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
             "current-context": "local",
@@ -388,16 +449,23 @@ class LocalCluster:
         path.chmod(0o600)
         return path
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                kubeconfig: Path | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        kubeconfig: Path | None = None,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args]
         proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
 
-    def apply(self, manifest: str | dict[str, Any] | Sequence[dict[str, Any]], *extra: str,
-              check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: str | dict[str, Any] | Sequence[dict[str, Any]], *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         if isinstance(manifest, str):
             text = manifest
         elif isinstance(manifest, dict):
@@ -412,8 +480,10 @@ class LocalCluster:
 
         def post(path: str, body: dict[str, Any]) -> Any:
             req = urllib.request.Request(
-                f"{self.etcd_url}{path}", data=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"}, method="POST",
+                f"{self.etcd_url}{path}",
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
             )
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.loads(resp.read())
@@ -422,34 +492,59 @@ class LocalCluster:
         post("/v3/kv/compaction", {"revision": str(rev), "physical": True})
         return rev
 
-    def gpu_node_manifest(self, name: str, labels: Mapping[str, str] | None = None, gpus: int = 1,
-                          instance_type: str = "Standard_NC6s_v3", provider_id: str | None = None,
-                          gpu_memory: str | None = None, taints: Sequence[Mapping[str, str]] = ()
-                          ) -> dict[str, Any]:
+    def gpu_node_manifest(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        gpus: int = 1,
+        instance_type: str = "Standard_NC6s_v3",
+        provider_id: str | None = None,
+        gpu_memory: str | None = None,
+        taints: Sequence[Mapping[str, str]] = (),
+    ) -> dict[str, Any]:
         all_labels = {
-            "kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux", "kubernetes.io/hostname": name,
-            "node.kubernetes.io/instance-type": instance_type, "type": "kwok",
+            "kubernetes.io/arch": "amd64",
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/hostname": name,
+            "node.kubernetes.io/instance-type": instance_type,
+            "type": "kwok",
             **(labels or {}),
         }
-        capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti",
-                    "nvidia.com/gpu": str(gpus)}
-        spec: dict[str, Any] = {"taints": [
-            {"key": KWOK_NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}, *map(dict, taints)]}
+        capacity = {
+            "cpu": "32",
+            "memory": "256Gi",
+            "pods": "110",
+            "ephemeral-storage": "1Ti",
+            "nvidia.com/gpu": str(gpus),
+        }
+        spec: dict[str, Any] = {
+            "taints": [
+                {"key": KWOK_NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"},
+                *map(dict, taints),
+            ]
+        }
         if provider_id:
             spec["providerID"] = provider_id
         annotations = {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"}
         if gpu_memory:
             annotations["kaito.sh/gpu-memory"] = gpu_memory
         return {
-            "apiVersion": "v1", "kind": "Node",
+            "apiVersion": "v1",
+            "kind": "Node",
             "metadata": {"name": name, "labels": all_labels, "annotations": annotations},
             "spec": spec,
             "status": {"capacity": capacity, "allocatable": dict(capacity), "phase": "Running"},
         }
 
-    def make_gpu_node(self, name: str, labels: Mapping[str, str] | None = None, gpus: int = 1,
-                      instance_type: str = "Standard_NC6s_v3", provider_id: str | None = None,
-                      taints: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    def make_gpu_node(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        gpus: int = 1,
+        instance_type: str = "Standard_NC6s_v3",
+        provider_id: str | None = None,
+        taints: Sequence[Mapping[str, str]] = (),
+    ) -> dict[str, Any]:
         """Create a kwok-managed Node with ``nvidia.com/gpu`` capacity; kwok marks it Ready."""
         manifest = self.gpu_node_manifest(name, labels, gpus, instance_type, provider_id, taints=taints)
         self.kubectl("create", "-f", "-", input=json.dumps(manifest))

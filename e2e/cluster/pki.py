@@ -65,17 +65,24 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(cn: str, org: str | None, usage: x509.ObjectIdentifier,
-             sans: list[x509.GeneralName] | None) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    def leaf(
+        cn: str, org: str | None, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName] | None
+    ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
         key = _key()
         builder = (
             x509.CertificateBuilder()
@@ -95,20 +102,30 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
     serving_sans: list[x509.GeneralName] = [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address(service_ip)),
-        *(x509.DNSName(n) for n in (
-            "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local",
-        )),
+        *(
+            x509.DNSName(n)
+            for n in (
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            )
+        ),
     ]
     serving_cert, serving_key = leaf("kube-apiserver", None, ExtendedKeyUsageOID.SERVER_AUTH, serving_sans)
     admin_cert, admin_key = leaf("kaito-admin", "system:masters", ExtendedKeyUsageOID.CLIENT_AUTH, None)
     sa_key = _key()
 
     pki = Pki(
-        ca_cert=directory / "ca.crt", ca_key=directory / "ca.key",
-        serving_cert=directory / "apiserver.crt", serving_key=directory / "apiserver.key",
-        admin_cert=directory / "admin.crt", admin_key=directory / "admin.key",
-        sa_key=directory / "sa.key", sa_pub=directory / "sa.pub",
+        ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        admin_cert=directory / "admin.crt",
+        admin_key=directory / "admin.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.ca_key, ca_key)
