@@ -1,0 +1,92 @@
+"""Turn a Machine dict into the cloud layer's NodeRequest (upstream's newAgentPoolObject inputs)."""
+
+from __future__ import annotations
+
+from gpu_provisioner.cloudprovider.api import InvalidRequestError, NodeRequest, Taint, TaintEffect
+from gpu_provisioner.controllers.machine.objects import Object, annotations_of, labels_of, name_of
+from kaito.api.constants import (
+    ANNOTATION_NODE_IMAGE_FAMILY,
+    LABEL_INSTANCE_TYPE,
+    LABEL_MACHINE_TYPE,
+)
+from kaito.api.quantity import QuantityError, parse_quantity
+
+_GIB = 1 << 30
+_IMAGE_FAMILIES = {"azurelinux": "AzureLinux", "ubuntu": "Ubuntu"}
+
+
+def instance_type_of(machine: Object) -> str | None:
+    """The first value of the ``node.kubernetes.io/instance-type In [...]`` requirement."""
+    for req in (machine.get("spec") or {}).get("requirements") or []:
+        if req.get("key") == LABEL_INSTANCE_TYPE and req.get("operator") == "In" and req.get("values"):
+            return str(req["values"][0])
+    return None
+
+
+def requirement_labels(machine: Object) -> dict[str, str]:
+    """Single-value ``In`` requirements become labels, as karpenter's PopulateMachineDetails does."""
+    out: dict[str, str] = {}
+    for req in (machine.get("spec") or {}).get("requirements") or []:
+        values = req.get("values") or []
+        if req.get("operator") == "In" and len(values) == 1:
+            out[str(req["key"])] = str(values[0])
+    return out
+
+
+def expects_gpu(machine: Object) -> bool:
+    """Whether Initialized must wait for ``nvidia.com/gpu`` allocatable (upstream's gpu/cpu rule)."""
+    machine_type = labels_of(machine).get(LABEL_MACHINE_TYPE)
+    if machine_type:
+        return machine_type == "gpu"
+    return "standard_n" in (instance_type_of(machine) or "").lower()
+
+
+def os_disk_gb(machine: Object) -> int | None:
+    storage = (((machine.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    if storage is None:
+        return None
+    try:
+        size = parse_quantity(storage)
+    except QuantityError as err:
+        raise InvalidRequestError(
+            f"machine {name_of(machine)} has invalid storage request {storage!r}"
+        ) from err
+    # Bytes to GiB, rounded up; upstream's int32 cast of a byte count turned 120Gi into 0 (#233).
+    return max(0, int(-(-size // _GIB)))
+
+
+def taints_of(machine: Object) -> tuple[Taint, ...]:
+    out: list[Taint] = []
+    for t in (machine.get("spec") or {}).get("taints") or []:
+        try:
+            out.append(
+                Taint(key=str(t["key"]), value=str(t.get("value") or ""), effect=TaintEffect(t["effect"]))
+            )
+        except (KeyError, ValueError) as err:
+            raise InvalidRequestError(f"machine {name_of(machine)} has an invalid taint {t!r}") from err
+    return tuple(out)
+
+
+def image_family_of(machine: Object) -> str | None:
+    raw = annotations_of(machine).get(ANNOTATION_NODE_IMAGE_FAMILY)
+    if raw is None:
+        return None
+    # Anything unknown falls back to Ubuntu, as upstream #294 does.
+    return _IMAGE_FAMILIES.get(raw.lower(), "Ubuntu")
+
+
+def node_request_for(machine: Object) -> NodeRequest:
+    """Raises InvalidRequestError (final) for a Machine that can never be launched."""
+    name = name_of(machine)
+    instance_type = instance_type_of(machine)
+    if not instance_type:
+        raise InvalidRequestError(f"machine {name} spec has no requirement for instance type")
+    labels = {**requirement_labels(machine), **labels_of(machine)}
+    return NodeRequest(
+        name=name,
+        instance_type=instance_type,
+        labels=labels,
+        taints=taints_of(machine),
+        os_disk_gb=os_disk_gb(machine),
+        image_family=image_family_of(machine),
+    )

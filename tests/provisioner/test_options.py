@@ -1,0 +1,86 @@
+"""Flag parsing of the gpu-provisioner binary."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from gpu_provisioner.options import parse_bool, parse_duration, parse_options
+
+
+def test_defaults() -> None:
+    o = parse_options([], env={})
+    assert o.provider == "local"
+    assert o.leader_elect is True
+    assert o.machine_registration_ttl == 900
+    assert o.gc_grace_period == 30
+    assert o.metrics_bind_address == ":8080"
+    assert o.health_probe_bind_address == ":8081"
+    assert o.kubeconfig is None
+    assert o.leader_election_id == "gpu-provisioner-leader-election"
+    assert o.machine_selector == ""
+
+
+def test_flags_and_env() -> None:
+    env = {"KUBECONFIG": "/k", "LEADER_ELECT": "false", "AZURE_SUBSCRIPTION_ID": "sub"}
+    o = parse_options(
+        [
+            "--provider",
+            "aks",
+            "--machine-registration-ttl",
+            "1h30m",
+            "--kube-api-qps",
+            "5",
+            "--log-format",
+            "console",
+        ],
+        env=env,
+    )
+    assert o.provider == "aks"
+    assert o.kubeconfig == "/k"
+    assert o.leader_elect is False
+    assert o.machine_registration_ttl == 5400
+    assert o.kube_api_qps == 5
+    assert o.log_format == "console"
+    assert parse_options(["--leader-elect=true"], env=env).leader_elect is True
+    assert parse_options(["--leader-elect"], env=env).leader_elect is True
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("90", 90), ("500ms", 0.5), ("1h2m3s", 3723)])
+def test_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_bad_values() -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration("soon")
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_bool("maybe")
+
+
+def test_help_lists_upstream_flag_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from gpu_provisioner.cmd import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--kubeconfig",
+        "--metrics-bind-address",
+        "--health-probe-bind-address",
+        "--leader-elect",
+        "--kube-api-qps",
+        "--kube-api-burst",
+        "--machine-registration-ttl",
+        "--gc-grace-period",
+        "--log-format",
+        "--provider",
+        "--azure-subscription-id",
+        "--azure-resource-group",
+        "--azure-cluster-name",
+        "--azure-node-resource-group",
+        "--azure-location",
+    ):
+        assert flag in out, flag
