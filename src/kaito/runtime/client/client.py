@@ -70,6 +70,10 @@ class Client:
         self.field_manager = field_manager
         self.discovery = Discovery(transport)
 
+    def with_rate_limit(self, qps: float, burst: int) -> Client:
+        """This client over the same connection, behind a token bucket of its own."""
+        return Client(self.transport.with_rate_limit(qps, burst), field_manager=self.field_manager)
+
     @classmethod
     async def from_kubeconfig(
         cls,

@@ -117,6 +117,21 @@ class Transport:
                 self._connection = connection
         return self._connection
 
+    def with_rate_limit(self, qps: float, burst: int) -> Transport:
+        """A transport over the same connection and metrics with a token bucket of its own: traffic that
+        must not starve the reconcilers (Events, as controller-runtime's separate recorder client does)."""
+        derived = Transport(
+            connect=self.connect,
+            qps=qps,
+            burst=burst,
+            metrics=self.metrics,
+            request_timeout=self.request_timeout,
+            owns_connection=False,
+            user_agent=self._user_agent,
+        )
+        derived.stats = self.stats
+        return derived
+
     async def close(self) -> None:
         """Closes the connection if this transport owns it."""
         if self._owns and self._connection is not None:

@@ -159,7 +159,10 @@ class Manager:
         """The (shared) Event recorder for ``component``."""
         recorder = self._recorders.get(component)
         if recorder is None:
-            recorder = EventRecorder(self.client, component)
+            # Events get a token bucket of their own (controller-runtime's recorder builds its own
+            # client for the same reason): a burst of Events must not delay the reconcilers' writes.
+            events_client = self.client.with_rate_limit(self.options.qps, self.options.burst)
+            recorder = EventRecorder(events_client, component)
             self._recorders[component] = recorder
         return recorder
 
