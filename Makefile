@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: system-deps help venv binaries cluster-up cluster-down demo test test-unit lint manifests bench bench-workspaces presets-venv clean
+.PHONY: system-deps help venv binaries cluster-up cluster-down demo test lint manifests bench bench-workspaces clean
 
 help:
 	@echo "make demo   - local cluster + controllers + example workspaces to Ready"
@@ -38,13 +38,12 @@ lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
 	$(VENV)/bin/mypy --strict src
 
-presets-venv:
-	@if [ -x hack/presets/setup-venv.sh ]; then bash hack/presets/setup-venv.sh; fi
+include presets/Makefile.inc
 
 system-deps:
 	@bash hack/install-system-deps.sh
 
-test: venv binaries system-deps presets-venv lint
+test: venv binaries system-deps presets-venv lint presets-lint
 	@bash hack/run-tests.sh
 
 demo: venv binaries

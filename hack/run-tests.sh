@@ -11,7 +11,6 @@ run() {
 }
 
 run .venv/bin/python -m pytest -q -ra --durations=15 tests e2e
-if [[ -x .venv-presets/bin/python && -d presets/tests ]]; then
-  run .venv-presets/bin/python -m pytest -q -ra -p no:cacheprovider --rootdir=presets -c /dev/null presets/tests
-fi
+# The preset workloads have their own venv (torch, transformers, ...) and pytest config.
+run .venv-presets/bin/python -m pytest -q -ra -c presets/tests/pytest.ini presets/tests
 exit $status

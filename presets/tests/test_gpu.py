@@ -1,0 +1,87 @@
+"""Checks that need an NVIDIA GPU: QLoRA through bitsandbytes, and the vLLM backend.
+
+Skipped on machines without CUDA (conftest.py); run them on a GPU machine with the GPU extras:
+`PRESETS_GPU=1 hack/presets/setup-venv.sh`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import RunningServer, wait_healthy
+from test_tuning import run_tuning, write_messages_jsonl
+from tinymodel import build_tiny_model
+
+pytestmark = pytest.mark.gpu
+
+QLORA_CONFIG = """
+ModelConfig: {torch_dtype: bfloat16, local_files_only: true, device_map: auto}
+QuantizationConfig:
+  load_in_4bit: true
+  bnb_4bit_quant_type: nf4
+  bnb_4bit_compute_dtype: bfloat16
+  bnb_4bit_use_double_quant: true
+LoraConfig: {r: 8, lora_alpha: 16, lora_dropout: 0.0, target_modules: all-linear}
+TrainingArguments: {max_steps: 30, learning_rate: 3e-2, logging_steps: 1, per_device_train_batch_size: 4,
+                    disable_tqdm: true}
+DatasetConfig: {train_test_split: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def gpu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("gpu-model"), hidden_size=128, heads=2, kv_heads=2)
+
+
+def test_qlora_tuning_on_gpu(gpu_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("bitsandbytes")
+    write_messages_jsonl(tmp_path / "data" / "train.jsonl")
+    (tmp_path / "c.yaml").write_text(QLORA_CONFIG)
+    proc = run_tuning(tmp_path / "c.yaml", tmp_path / "data", tmp_path / "out", gpu_model)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = tmp_path / "out"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "fine_tuning_completed.txt"):
+        assert (out / name).is_file()
+    losses = [json.loads(x).get("loss") for x in (out / "training_log.jsonl").read_text().splitlines()]
+    losses = [x for x in losses if x is not None]
+    assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_vllm_backend_serves_the_same_api(gpu_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vllm")
+    from inference.app import create_app
+    from inference.settings import Settings
+    from inference.vllm_backend import VLLMBackend
+
+    settings = Settings(
+        model_path=str(gpu_model),
+        served_model_name="tiny",
+        adapters_dir=str(tmp_path),
+        max_model_len=256,
+        gpu_memory_utilization=0.3,
+        dtype="bfloat16",
+        vllm_engine_args={"enforce_eager": True},
+    )
+    with RunningServer(create_app(lambda: VLLMBackend(settings))) as running:
+        wait_healthy(running.url, timeout=600)
+        body = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 8, "temperature": 0}
+        r = httpx.post(running.url + "/v1/chat/completions", json=body, timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["completion_tokens"] >= 1
+        with httpx.stream(
+            "POST", running.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=120
+        ) as s:
+            lines = [line for line in s.iter_lines() if line]
+        assert lines[-1] == "data: [DONE]"
+        r = httpx.post(
+            running.url + "/chat",
+            json={"prompt": "the quick", "generate_kwargs": {"max_length": 16}},
+            timeout=120,
+        )
+        assert r.status_code == 200 and r.json()["Result"].startswith("the quick")
+        bad = httpx.post(running.url + "/v1/chat/completions", json={**body, "max_tokens": -1}, timeout=30)
+        assert bad.status_code == 400

@@ -1,0 +1,1 @@
+"""Pieces shared by the inference server and the tuning entrypoint."""
