@@ -43,7 +43,8 @@ REST_S = float(os.environ.get("BENCH_REST_S", "120"))
 PROVISION = os.environ.get("BENCH_PROVISION", "") == "1"
 PRESET = os.environ.get("BENCH_PRESET", "phi-3-mini-4k-instruct")
 INSTANCE_TYPE = os.environ.get("BENCH_INSTANCE_TYPE", "Standard_NC6s_v3")
-NAMESPACE = os.environ.get("BENCH_NAMESPACE", "bench-workspaces")
+# A fresh namespace each run: the previous run's may still be terminating.
+NAMESPACE = os.environ.get("BENCH_NAMESPACE", f"bench-{int(time.time())}")
 CONCURRENCY = 32
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -145,7 +146,14 @@ class Bench:
         self.custom = k8s.CustomObjectsApi(api)
 
     async def setup(self) -> None:
-        kubectl(self.kubeconfig, "apply", "--server-side", "-f", str(REPO / "manifests" / "crds"))
+        kubectl(
+            self.kubeconfig,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            str(REPO / "manifests" / "local"),
+        )
         with contextlib.suppress(ApiException):
             await self.core.create_namespace({"metadata": {"name": NAMESPACE}})
         if not PROVISION:
@@ -285,6 +293,19 @@ def writes(text: str) -> float:
     )
 
 
+async def settle(port: int, quiet_s: float = 5.0, limit_s: float = 60.0) -> float:
+    """Seconds until the controller's write counter has been still for ``quiet_s``: the idle window
+    measures steady state, not the last status writes of the burst."""
+    start = last_change = time.monotonic()
+    last = writes(scrape(port))
+    while time.monotonic() - last_change < quiet_s and time.monotonic() - start < limit_s:
+        await asyncio.sleep(0.5)
+        now = writes(scrape(port))
+        if now != last:
+            last, last_change = now, time.monotonic()
+    return last_change - start
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -349,6 +370,7 @@ async def main() -> None:
                 f"--metrics-bind-address=127.0.0.1:{metrics_port}",
                 f"--health-probe-bind-address=127.0.0.1:{probe_port}",
                 "--enable-webhook=false",
+                "--extra-toleration=kwok.x-k8s.io/node:NoSchedule",
                 "--log-format=json",
             ],
             logs / "workspace-controller.log",
@@ -374,6 +396,8 @@ async def main() -> None:
         log("applying workspaces")
         ready_s = await bench.apply_workspaces()
         log(f"ready_s={ready_s:.1f}")
+        settle_s = await settle(metrics_port)
+        log(f"settled {settle_s:.1f}s after Ready (trailing status writes and events)")
         before = writes(scrape(metrics_port))
         log(f"rest: {REST_S:.0f}s idle")
         await asyncio.sleep(REST_S)
