@@ -1,0 +1,178 @@
+"""``kaito-workspace-controller``: the Workspace controller binary.
+
+Flag names follow upstream's (controller-runtime/kubebuilder) so existing deployments carry over:
+``--kubeconfig``, ``--metrics-bind-address``, ``--health-probe-bind-address``, ``--leader-elect``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from kaito.catalog import load_catalog
+from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
+from kaito.runtime.client import load_api_client
+from kaito.workspace import names
+from kaito.workspace.catalog_source import CatalogPresets
+from kaito.workspace.config import DEFAULT_REGISTRY, DEFAULT_RELEASE_NAMESPACE, ControllerConfig
+from kaito.workspace.controller import cache_options, setup_workspace_controller
+from kaito.workspace.kinds import WORKSPACE
+from kaito.workspace.metrics import WorkspaceMetrics
+
+LEADER_ELECTION_ID = "kaito-workspace-controller"
+_log = structlog.get_logger("kaito.cmd.workspace")
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _toleration(value: str) -> dict[str, str]:
+    """``key=value:Effect`` or ``key:Effect`` (operator Exists)."""
+    spec, _, effect = value.rpartition(":")
+    if not spec:
+        raise argparse.ArgumentTypeError(f"expected key=value:Effect, got {value!r}")
+    key, eq, val = spec.partition("=")
+    toleration = {"key": key, "operator": "Equal" if eq else "Exists", "effect": effect}
+    if eq:
+        toleration["value"] = val
+    return toleration
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="kaito-workspace-controller", description=__doc__)
+    p.add_argument(
+        "--kubeconfig",
+        default=env("KUBECONFIG"),
+        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config or in-cluster)",
+    )
+    p.add_argument("--metrics-bind-address", default=":8080", help='/metrics listener; "0" disables')
+    p.add_argument("--health-probe-bind-address", default=":8081", help='/healthz and /readyz; "0" disables')
+    p.add_argument(
+        "--leader-elect",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="compete for a Lease so only one replica reconciles (default true)",
+    )
+    p.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="namespace of the Lease (default: the release namespace)",
+    )
+    p.add_argument("--kube-api-qps", type=float, default=100.0, help="client-side QPS to the apiserver")
+    p.add_argument("--kube-api-burst", type=int, default=200, help="client-side burst to the apiserver")
+    p.add_argument("--max-concurrent-reconciles", type=int, default=16)
+    p.add_argument(
+        "--preset-registry",
+        default=env("PRESET_REGISTRY_NAME", DEFAULT_REGISTRY),
+        help="registry of the preset images (<registry>/kaito-<preset>:<tag>)",
+    )
+    p.add_argument(
+        "--release-namespace",
+        default=env("RELEASE_NAMESPACE", DEFAULT_RELEASE_NAMESPACE),
+        help="where the tuning templates (lora/qlora-params-template) live",
+    )
+    p.add_argument(
+        "--datamovers-image",
+        default=env("DATAMOVERS_IMAGE", ""),
+        help="image of the tuning Job's downloader and pusher (default "
+        "<preset-registry>/kaito-datamovers:<tag>)",
+    )
+    p.add_argument("--log-format", choices=["json", "console"], default="json")
+    p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--enable-webhook",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="also serve the validating admission webhook",
+    )
+    p.add_argument("--webhook-port", type=int, default=int(env("WEBHOOK_PORT", "9443")))
+    p.add_argument(
+        "--extra-toleration",
+        type=_toleration,
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]:EFFECT",
+        help="add a toleration to every workload pod (e.g. simulated nodes' own taint)",
+    )
+    return p.parse_args(argv)
+
+
+def build(args: argparse.Namespace) -> Manager:
+    options = ManagerOptions(
+        kubeconfig=args.kubeconfig,
+        metrics_bind_address=args.metrics_bind_address,
+        health_probe_bind_address=args.health_probe_bind_address,
+        leader_elect=args.leader_elect,
+        leader_election_id=LEADER_ELECTION_ID,
+        leader_election_namespace=args.leader_election_namespace or args.release_namespace,
+        qps=args.kube_api_qps,
+        burst=args.kube_api_burst,
+        field_manager=names.FIELD_MANAGER,
+        cache=CacheOptions(by_kind=cache_options()),
+    )
+    mgr = Manager(options)
+    catalog = load_catalog()
+    config = ControllerConfig(
+        preset_registry=args.preset_registry,
+        release_namespace=args.release_namespace,
+        extra_tolerations=tuple(args.extra_toleration),
+        datamovers_image=args.datamovers_image,
+        max_concurrent_reconciles=args.max_concurrent_reconciles,
+    )
+    metrics = WorkspaceMetrics(mgr.metrics.registry, lambda: mgr.cache.list(WORKSPACE))
+    setup_workspace_controller(
+        mgr, mgr.client, CatalogPresets(catalog), config, mgr.event_recorder(names.EVENT_SOURCE), metrics
+    )
+    if args.enable_webhook:
+        mgr.add(_webhook_runnable(args, catalog), needs_leader=False, name="webhook")
+    return mgr
+
+
+def _webhook_runnable(args: argparse.Namespace, catalog: Any) -> Any:
+    async def run() -> None:
+        from kaito.webhook import WebhookConfig, WebhookServer
+
+        api = await load_api_client(args.kubeconfig, None)
+        config = WebhookConfig.from_env(args.release_namespace)
+        config.port = args.webhook_port
+        server = WebhookServer(api, catalog, config)
+        try:
+            await server.run(asyncio.Event())
+        finally:
+            await api.close()
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    _log.info(
+        "starting",
+        leader_elect=args.leader_elect,
+        qps=args.kube_api_qps,
+        release_namespace=args.release_namespace,
+        registry=args.preset_registry,
+    )
+    return run_manager(build(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

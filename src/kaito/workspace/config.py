@@ -1,0 +1,25 @@
+"""Settings of the workspace controller that flags and tests choose."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
+DEFAULT_RELEASE_NAMESPACE = "kaito-workspace"
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """``extra_tolerations`` lets simulated clusters (kwok nodes carry their own taint) run the pods."""
+
+    preset_registry: str = DEFAULT_REGISTRY
+    release_namespace: str = DEFAULT_RELEASE_NAMESPACE
+    extra_tolerations: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    # The tuning Job's downloader/pusher image; empty: <preset_registry>/kaito-datamovers:<tag>.
+    datamovers_image: str = ""
+    # Safety nets only: progress is driven by watch events; these bound how long a lost event can stall.
+    provisioning_requeue_seconds: float = 60.0
+    deleting_requeue_seconds: float = 30.0
+    max_concurrent_reconciles: int = 16

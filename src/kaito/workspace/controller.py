@@ -1,0 +1,118 @@
+"""Wires the reconciler to the runtime: what the cache keeps, and which events reach which workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kaito.api.constants import CONDITION_RESOURCE_READY, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.runtime.cache import ByKind, Cache
+from kaito.runtime.client import Client, Kind
+from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
+from kaito.workspace import kinds
+from kaito.workspace import names as n
+from kaito.workspace.config import ControllerConfig
+from kaito.workspace.events import EventSink
+from kaito.workspace.metrics import WorkspaceMetrics
+from kaito.workspace.nodes import selector_matches
+from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
+from kaito.workspace.presets import PresetSource
+from kaito.workspace.reconciler import WorkspaceReconciler
+from kaito.workspace.slim import slim_node, slim_pod
+
+OWNED_KINDS: tuple[Kind, ...] = (
+    kinds.DEPLOYMENT,
+    kinds.STATEFULSET,
+    kinds.SERVICE,
+    kinds.JOB,
+    kinds.CONFIGMAP,
+    kinds.CONTROLLER_REVISION,
+)
+
+
+def cache_options() -> dict[Kind, ByKind]:
+    """Per-kind cache restrictions: only our labelled workloads, Machines and pods, and slim Nodes and pods,
+    so memory scales with the workspaces rather than with the cluster."""
+    ours = ByKind(label_selector=LABEL_WORKSPACE)
+    return {
+        kinds.DEPLOYMENT: ours,
+        kinds.STATEFULSET: ours,
+        kinds.SERVICE: ours,
+        kinds.JOB: ours,
+        kinds.MACHINE: ours,
+        kinds.CONTROLLER_REVISION: ByKind(label_selector=n.LABEL_REVISION_WORKSPACE),
+        kinds.POD: ByKind(label_selector=LABEL_WORKSPACE, transform=slim_pod),
+        kinds.NODE: ByKind(transform=slim_node),
+    }
+
+
+def _labelled_request(obj: Mapping[str, Any], default_namespace: str = "") -> list[Request]:
+    labels = labels_of(obj)
+    name = labels.get(LABEL_WORKSPACE)
+    namespace = labels.get(LABEL_WORKSPACE_NAMESPACE) or default_namespace
+    return [Request(namespace, name)] if name and namespace else []
+
+
+def machine_mapper(obj: dict[str, Any]) -> list[Request]:
+    return _labelled_request(obj)
+
+
+def pod_mapper(obj: dict[str, Any]) -> list[Request]:
+    return _labelled_request(obj, namespace_of(obj))
+
+
+def node_mapper(cache: Cache) -> Any:
+    """A node made for a workspace maps to it; any other node may be what a waiting workspace's selector
+    is looking for (bring-your-own nodes becoming Ready or gaining GPUs)."""
+
+    def mapper(obj: dict[str, Any]) -> list[Request]:
+        direct = _labelled_request(obj)
+        if direct:
+            return direct
+        labels = labels_of(obj)
+        return [
+            Request(namespace_of(ws), name_of(ws))
+            for ws in cache.list(kinds.WORKSPACE)
+            if not condition_is(ws, CONDITION_RESOURCE_READY, "True")
+            and selector_matches(get_path(ws, "resource", "labelSelector"), labels)
+        ]
+
+    return mapper
+
+
+def configmap_mapper(cache: Cache) -> Any:
+    """A user's ConfigMap named by ``inference.config``/``tuning.config``: editing it must roll the pods."""
+
+    def mapper(obj: dict[str, Any]) -> list[Request]:
+        name = name_of(obj)
+        return [
+            Request(namespace_of(ws), name_of(ws))
+            for ws in cache.list(kinds.WORKSPACE, namespace_of(obj))
+            if get_path(ws, "inference", "config") == name or get_path(ws, "tuning", "config") == name
+        ]
+
+    return mapper
+
+
+def setup_workspace_controller(
+    host: ControllerHost,
+    client: Client,
+    presets: PresetSource,
+    config: ControllerConfig,
+    events: EventSink,
+    metrics: WorkspaceMetrics | None = None,
+) -> tuple[Controller, WorkspaceReconciler]:
+    cache = host.cache
+    reconciler = WorkspaceReconciler(cache, client, presets, config, events, metrics)
+    builder = Builder(host, n.CONTROLLER_NAME).for_(kinds.WORKSPACE)
+    for kind in OWNED_KINDS:
+        builder = builder.owns(kind)
+    controller = (
+        builder.watches(kinds.MACHINE, machine_mapper)
+        .watches(kinds.NODE, node_mapper(cache))
+        .watches(kinds.POD, pod_mapper)
+        .watches(kinds.CONFIGMAP, configmap_mapper(cache))
+        .max_concurrent_reconciles(config.max_concurrent_reconciles)
+        .complete(reconciler)
+    )
+    return controller, reconciler

@@ -1,0 +1,323 @@
+"""The inference objects of a Workspace: its Service, and a Deployment (one node) or a StatefulSet plus
+headless Service (presets spread over several nodes with torchrun)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kaito.api.constants import ANNOTATION_ENABLE_LB, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.workspace.names import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_REVISION,
+    INFERENCE_PORT,
+    LABEL_STATEFULSET_POD_NAME,
+    MOUNT_ADAPTER,
+    MOUNT_CONFIG,
+    TORCH_PORT,
+)
+from kaito.workspace.objects import Obj, name_of, namespace_of, owner_reference
+from kaito.workspace.podspec import (
+    gpu_resources,
+    node_affinity,
+    pull_secrets,
+    shm_volume,
+    stamp_hash,
+    tolerations,
+)
+from kaito.workspace.presets import PresetWorkload
+
+INFERENCE_CONFIG_FILE = "inference_config.yaml"
+
+
+def headless_name(workspace: Mapping[str, Any]) -> str:
+    return f"{name_of(workspace)}-headless"
+
+
+def selector_labels(workspace: Mapping[str, Any]) -> dict[str, str]:
+    return {LABEL_WORKSPACE: name_of(workspace)}
+
+
+def pod_labels(workspace: Mapping[str, Any]) -> dict[str, str]:
+    return {LABEL_WORKSPACE: name_of(workspace), LABEL_WORKSPACE_NAMESPACE: namespace_of(workspace)}
+
+
+def _metadata(workspace: Mapping[str, Any], name: str) -> Obj:
+    return {
+        "name": name,
+        "namespace": namespace_of(workspace),
+        "labels": selector_labels(workspace),
+        "ownerReferences": [owner_reference(workspace)],
+    }
+
+
+def service_manifest(workspace: Mapping[str, Any], distributed: bool) -> Obj:
+    """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"``.
+    For a StatefulSet only pod 0 serves, the others are torchrun workers."""
+    annotations = (workspace.get("metadata") or {}).get("annotations") or {}
+    selector = selector_labels(workspace)
+    if distributed:
+        selector[LABEL_STATEFULSET_POD_NAME] = f"{name_of(workspace)}-0"
+    spec: Obj = {
+        "type": "LoadBalancer" if annotations.get(ANNOTATION_ENABLE_LB) == "True" else "ClusterIP",
+        "selector": selector,
+        "ports": [
+            {"name": "http", "port": 80, "targetPort": INFERENCE_PORT, "protocol": "TCP"},
+            {"name": "torch", "port": TORCH_PORT, "targetPort": TORCH_PORT, "protocol": "TCP"},
+        ],
+        "publishNotReadyAddresses": True,
+    }
+    return stamp_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(workspace, name_of(workspace)),
+            "spec": spec,
+        }
+    )
+
+
+def headless_service_manifest(workspace: Mapping[str, Any]) -> Obj:
+    """The StatefulSet's governing Service: gives pod 0 the stable DNS name torchrun rendezvouses on."""
+    spec: Obj = {
+        "clusterIP": "None",
+        "selector": selector_labels(workspace),
+        "ports": [{"name": "torchrun", "port": TORCH_PORT, "targetPort": TORCH_PORT, "protocol": "TCP"}],
+        "publishNotReadyAddresses": True,
+    }
+    return stamp_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(workspace, headless_name(workspace)),
+            "spec": spec,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class InferenceInputs:
+    """Everything besides the Workspace that shapes the pods: the catalog entry, where images come from,
+    the chosen nodes, and the hash of the mounted config (a change rolls the pods)."""
+
+    preset: PresetWorkload | None
+    registry: str
+    worker_nodes: Sequence[str]
+    config_hash: str = ""
+    revision: str = ""
+    extra_tolerations: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    config_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
+    count = int((workspace.get("resource") or {}).get("count") or 1)
+    return preset is not None and preset.distributed and count > 1
+
+
+def _image_and_secrets(
+    workspace: Mapping[str, Any], preset: PresetWorkload, registry: str
+) -> tuple[str, list[str]]:
+    spec = ((workspace.get("inference") or {}).get("preset")) or {}
+    options = spec.get("presetOptions") or {}
+    if spec.get("accessMode") == "private" or options.get("image"):
+        return str(options.get("image") or preset.image(registry)), list(
+            options.get("imagePullSecrets") or []
+        )
+    return preset.image(registry), []
+
+
+def _adapters(workspace: Mapping[str, Any]) -> tuple[list[Obj], list[Obj], list[str]]:
+    """One init container per adapter copying the image's ``/data`` into ``/mnt/adapter/<name>``, the env
+    vars carrying each strength, and the adapters' pull secrets."""
+    init: list[Obj] = []
+    env: list[Obj] = []
+    secrets: list[str] = []
+    for adapter in (workspace.get("inference") or {}).get("adapters") or []:
+        source = adapter.get("source") or {}
+        name = str(source.get("name") or "")
+        if not name or not source.get("image"):
+            continue
+        target = f"{MOUNT_ADAPTER}/{name}"
+        init.append(
+            {
+                "name": name,
+                "image": source["image"],
+                "imagePullPolicy": "Always",
+                "command": [
+                    "/bin/sh",
+                    "-c",
+                    f"mkdir -p {shlex.quote(target)} && cp -r /data/. {shlex.quote(target)}/",
+                ],
+                "volumeMounts": [{"name": "adapter-volume", "mountPath": MOUNT_ADAPTER}],
+            }
+        )
+        env.append({"name": name, "value": str(adapter.get("strength") or "1.0")})
+        secrets.extend(source.get("imagePullSecrets") or [])
+    return init, env, secrets
+
+
+def _probes(preset: PresetWorkload) -> Obj:
+    http = {"path": preset.health_path, "port": INFERENCE_PORT, "scheme": "HTTP"}
+    return {
+        # Loading weights can take many minutes; the startup probe holds liveness off until then.
+        "startupProbe": {
+            "httpGet": dict(http),
+            "periodSeconds": 10,
+            "failureThreshold": max(1, preset.readiness_timeout_seconds // 10),
+        },
+        "livenessProbe": {"httpGet": dict(http), "periodSeconds": 10, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": dict(http), "periodSeconds": 10, "failureThreshold": 3},
+    }
+
+
+def _distributed_command(workspace: Mapping[str, Any], preset: PresetWorkload) -> list[str]:
+    """torchrun over ``count`` pods; rank from the StatefulSet ordinal, rendezvous at pod 0's stable name."""
+    count = int((workspace.get("resource") or {}).get("count") or 1)
+    endpoint = (
+        f"{name_of(workspace)}-0.{headless_name(workspace)}.{namespace_of(workspace)}.svc.cluster.local"
+    )
+    base = list(preset.inference_command)
+    if base and base[0].startswith("python"):
+        base = base[1:]
+    torchrun = [
+        "torchrun",
+        f"--nnodes={count}",
+        f"--nproc_per_node={max(1, preset.gpu_count)}",
+        "--node_rank=${HOSTNAME##*-}",
+        "--rdzv_backend=c10d",
+        f"--rdzv_endpoint={endpoint}:{TORCH_PORT}",
+        f"--rdzv_id={name_of(workspace)}",
+        *base,
+        *preset.inference_args,
+    ]
+    # ${HOSTNAME##*-} must reach a shell unquoted; every other word is quoted.
+    words = [w if w.startswith("--node_rank=") else shlex.quote(w) for w in torchrun]
+    return ["/bin/sh", "-c", "exec " + " ".join(words)]
+
+
+def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
+    preset = inputs.preset
+    if preset is None:
+        raise ValueError("a preset workload needs its catalog entry")
+    image, secrets = _image_and_secrets(workspace, preset, inputs.registry)
+    adapter_init, adapter_env, adapter_secrets = _adapters(workspace)
+    shm, shm_mount = shm_volume()
+    volumes: list[Obj] = [shm]
+    mounts: list[Obj] = [shm_mount]
+    env: list[Obj] = [{"name": k, "value": v} for k, v in sorted(preset.inference_env.items())]
+    env.append({"name": "PORT", "value": str(INFERENCE_PORT)})
+    config_name = (workspace.get("inference") or {}).get("config")
+    if config_name:
+        volumes.append({"name": "config-volume", "configMap": {"name": config_name}})
+        mounts.append({"name": "config-volume", "mountPath": MOUNT_CONFIG})
+        env.append({"name": "INFERENCE_CONFIG_FILE", "value": f"{MOUNT_CONFIG}/{INFERENCE_CONFIG_FILE}"})
+        env.extend({"name": k, "value": v} for k, v in sorted(inputs.config_env.items()))
+    if adapter_init:
+        volumes.append({"name": "adapter-volume", "emptyDir": {}})
+        mounts.append({"name": "adapter-volume", "mountPath": MOUNT_ADAPTER})
+        env.append({"name": "ADAPTERS_DIR", "value": MOUNT_ADAPTER})
+        env.extend(adapter_env)
+    command = (
+        _distributed_command(workspace, preset)
+        if is_distributed(workspace, preset)
+        else [*preset.inference_command, *preset.inference_args]
+    )
+    container: Obj = {
+        "name": name_of(workspace),
+        "image": image,
+        "command": command,
+        "env": env,
+        "ports": [
+            {"name": "http", "containerPort": INFERENCE_PORT, "protocol": "TCP"},
+            {"name": "torch", "containerPort": TORCH_PORT, "protocol": "TCP"},
+        ],
+        "resources": gpu_resources(preset.gpu_count),
+        "volumeMounts": mounts,
+        **_probes(preset),
+    }
+    pod_spec: Obj = {
+        "containers": [container],
+        "volumes": volumes,
+        "tolerations": tolerations(inputs.extra_tolerations),
+    }
+    if adapter_init:
+        pod_spec["initContainers"] = adapter_init
+    affinity = node_affinity(workspace, inputs.worker_nodes)
+    if affinity:
+        pod_spec["affinity"] = affinity
+    all_secrets = pull_secrets([*secrets, *adapter_secrets])
+    if all_secrets:
+        pod_spec["imagePullSecrets"] = all_secrets
+    return {"metadata": _template_metadata(workspace, inputs), "spec": pod_spec}
+
+
+def _template_metadata(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
+    metadata: Obj = {"labels": pod_labels(workspace)}
+    if inputs.config_hash:
+        metadata["annotations"] = {ANNOTATION_CONFIG_HASH: inputs.config_hash}
+    return metadata
+
+
+def user_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
+    """A ``template`` workspace runs the user's pod template as given; KAITO only adds its labels (the
+    Deployment selects on them), the GPU-node affinity and tolerations."""
+    template = copy.deepcopy((workspace.get("inference") or {}).get("template") or {})
+    metadata = template.setdefault("metadata", {})
+    metadata["labels"] = {**(metadata.get("labels") or {}), **pod_labels(workspace)}
+    spec = template.setdefault("spec", {})
+    existing = list(spec.get("tolerations") or [])
+    spec["tolerations"] = existing + [t for t in tolerations(inputs.extra_tolerations) if t not in existing]
+    affinity = node_affinity(workspace, inputs.worker_nodes)
+    if affinity and "affinity" not in spec:
+        spec["affinity"] = affinity
+    return template
+
+
+def workload_manifest(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
+    """The Deployment, or for a distributed preset the StatefulSet, with the manifest hash stamped."""
+    count = int((workspace.get("resource") or {}).get("count") or 1)
+    template_spec = (workspace.get("inference") or {}).get("template")
+    template = (
+        user_pod_template(workspace, inputs) if template_spec else preset_pod_template(workspace, inputs)
+    )
+    metadata = _metadata(workspace, name_of(workspace))
+    if inputs.revision:
+        metadata["annotations"] = {ANNOTATION_REVISION: inputs.revision}
+    distributed = not template_spec and is_distributed(workspace, inputs.preset)
+    spec: Obj = {
+        "replicas": count,
+        "selector": {"matchLabels": selector_labels(workspace)},
+        "template": template,
+    }
+    if distributed:
+        spec["serviceName"] = headless_name(workspace)
+        spec["podManagementPolicy"] = "Parallel"
+        kind, api = "StatefulSet", "apps/v1"
+    else:
+        # Each pod holds a whole GPU node: a surge pod would wait for a free GPU forever, so roll one
+        # pod down before its replacement comes up.
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+        kind, api = "Deployment", "apps/v1"
+    return stamp_hash({"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec})
+
+
+def config_env(config_map: Mapping[str, Any]) -> dict[str, str]:
+    """Server settings from ``inference_config.yaml``: its ``vllm:`` section becomes ``VLLM_ENGINE_ARGS``
+    (the preset server's contract). A malformed file is the webhook's to reject; here it adds nothing."""
+    text = (config_map.get("data") or {}).get(INFERENCE_CONFIG_FILE)
+    if not text:
+        return {}
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    vllm = parsed.get("vllm") if isinstance(parsed, dict) else None
+    if not isinstance(vllm, dict) or not vllm:
+        return {}
+    return {"VLLM_ENGINE_ARGS": json.dumps(vllm, sort_keys=True, default=str)}

@@ -1,0 +1,123 @@
+"""Machines (``karpenter.sh/v1alpha5``): the manifest the provisioner turns into a GPU node, and how to
+read one back (ready, failed, or still on its way)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kaito.api.constants import (
+    LABEL_ARCH,
+    LABEL_INSTANCE_TYPE,
+    LABEL_MACHINE_TYPE,
+    LABEL_OS,
+    LABEL_PROVISIONER_NAME,
+    MACHINE_API_VERSION,
+    MACHINE_KIND,
+)
+from kaito.workspace.names import MACHINE_TYPE_GPU, PROVISIONER_NAME
+from kaito.workspace.objects import Obj, get_path, is_deleting, namespace_of, workspace_labels
+
+GPU_TAINT: Mapping[str, str] = {"key": "sku", "value": "gpu", "effect": "NoSchedule"}
+_REASON_RE = re.compile(r"[^A-Za-z0-9_,:]")
+
+
+def machine_name(workspace: Mapping[str, Any], salt: str = "") -> str:
+    """``ws`` + 9 hex chars: the provisioner uses it as the AKS agent-pool name (at most 11-12 chars)."""
+    unique = f"{time.time_ns()}/{salt}/{os.urandom(4).hex()}"
+    seed = f"{namespace_of(workspace)}/{workspace['metadata']['name']}/{unique}"
+    return "ws" + hashlib.sha256(seed.encode()).hexdigest()[:9]
+
+
+def machine_manifest(workspace: Mapping[str, Any], name: str, storage: str, arch: str = "amd64") -> Obj:
+    """The Machine for one missing node: workspace labels plus the selector's matchLabels (so the new node
+    matches), instance type/arch/os/machine-type requirements, the ``sku=gpu`` taint and the disk size."""
+    resource = workspace.get("resource") or {}
+    instance_type = str(resource.get("instanceType") or "")
+    match_labels = dict((resource.get("labelSelector") or {}).get("matchLabels") or {})
+    labels = {LABEL_PROVISIONER_NAME: PROVISIONER_NAME, **match_labels, **workspace_labels(workspace)}
+    requirements = [
+        {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [instance_type]},
+        {"key": LABEL_PROVISIONER_NAME, "operator": "In", "values": [PROVISIONER_NAME]},
+        {"key": LABEL_MACHINE_TYPE, "operator": "In", "values": [MACHINE_TYPE_GPU]},
+        {"key": LABEL_ARCH, "operator": "In", "values": [arch]},
+        {"key": LABEL_OS, "operator": "In", "values": ["linux"]},
+    ]
+    spec: Obj = {
+        "requirements": requirements,
+        "taints": [dict(GPU_TAINT)],
+        "machineTemplateRef": {"name": name},
+    }
+    if storage and storage != "0":
+        spec["resources"] = {"requests": {"storage": storage}}
+    return {
+        "apiVersion": MACHINE_API_VERSION,
+        "kind": MACHINE_KIND,
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }
+
+
+def _conditions(machine: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    out: dict[str, Mapping[str, Any]] = {}
+    for condition in get_path(machine, "status", "conditions") or []:
+        if isinstance(condition, Mapping):
+            # v1alpha5 names them MachineLaunched/...; the NodeClaim era drops the prefix.
+            out[str(condition.get("type", "")).removeprefix("Machine")] = condition
+    return out
+
+
+def machine_ready(machine: Mapping[str, Any]) -> bool:
+    ready = _conditions(machine).get("Ready")
+    return ready is not None and ready.get("status") == "True"
+
+
+def machine_node_name(machine: Mapping[str, Any]) -> str:
+    return str(get_path(machine, "status", "nodeName") or "")
+
+
+@dataclass(frozen=True)
+class MachineFailure:
+    """Why a Machine cannot become a node, as the provisioner reported it."""
+
+    machine: str
+    condition: str
+    reason: str
+    message: str
+
+
+def machine_failure(machine: Mapping[str, Any]) -> MachineFailure | None:
+    """A False Launched/Registered/Initialized/Ready condition with a reason is a failure to surface
+    (e.g. ``Launched=False`` with a quota message); Unknown means still in progress."""
+    conditions = _conditions(machine)
+    for kind in ("Launched", "Registered", "Initialized", "Ready"):
+        condition = conditions.get(kind)
+        if condition is None or condition.get("status") != "False":
+            continue
+        reason = str(condition.get("reason") or "")
+        message = str(condition.get("message") or "")
+        if not reason and not message:
+            continue
+        return MachineFailure(
+            machine=str(get_path(machine, "metadata", "name") or ""),
+            condition=kind,
+            reason=sanitize_reason(reason) or f"Machine{kind}Failed",
+            message=message or reason,
+        )
+    return None
+
+
+def sanitize_reason(reason: str) -> str:
+    """metav1.Condition reasons must match ``^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$``."""
+    cleaned = _REASON_RE.sub("", reason.title() if " " in reason else reason)
+    cleaned = cleaned.lstrip("0123456789_,:").rstrip(",:")
+    return cleaned[:1024]
+
+
+def live_machines(machines: Sequence[Obj]) -> list[Obj]:
+    return [m for m in machines if not is_deleting(m)]

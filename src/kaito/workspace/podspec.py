@@ -1,0 +1,82 @@
+"""Pieces every pod KAITO runs on GPU nodes shares: node affinity, tolerations, GPU resources, /dev/shm."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kaito.workspace.names import ANNOTATION_MANIFEST_HASH, GPU_RESOURCE, MOUNT_SHM
+from kaito.workspace.objects import Obj, stable_hash
+
+GPU_TOLERATIONS: tuple[Mapping[str, str], ...] = (
+    {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+    {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+)
+
+
+def tolerations(extra: Sequence[Mapping[str, Any]] = ()) -> list[Obj]:
+    return [dict(t) for t in GPU_TOLERATIONS] + [dict(t) for t in extra]
+
+
+def node_affinity(workspace: Mapping[str, Any], worker_nodes: Sequence[str]) -> Obj:
+    """Required node affinity: the selector's labels and, once known, exactly the chosen worker nodes
+    (matched by ``metadata.name``, which unlike the hostname label is always the node's name)."""
+    selector = (workspace.get("resource") or {}).get("labelSelector") or {}
+    expressions: list[Obj] = [
+        {"key": key, "operator": "In", "values": [value]}
+        for key, value in sorted((selector.get("matchLabels") or {}).items())
+    ]
+    expressions.extend(copy.deepcopy(list(selector.get("matchExpressions") or [])))
+    # A matchFields requirement takes exactly one value, so each worker node gets its own term (terms
+    # are ORed), each also carrying the selector's expressions.
+    terms: list[Obj] = [
+        {
+            **({"matchExpressions": copy.deepcopy(expressions)} if expressions else {}),
+            "matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}],
+        }
+        for node in sorted(worker_nodes)
+    ]
+    if not terms and expressions:
+        terms = [{"matchExpressions": expressions}]
+    if not terms:
+        return {}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+
+def gpu_resources(gpus: int) -> Obj:
+    if gpus <= 0:
+        return {}
+    quantity = str(gpus)
+    return {"requests": {GPU_RESOURCE: quantity}, "limits": {GPU_RESOURCE: quantity}}
+
+
+def shm_volume() -> tuple[Obj, Obj]:
+    """Torch's data loaders and NCCL need more shared memory than the container default of 64 MiB."""
+    return (
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        {"name": "dshm", "mountPath": MOUNT_SHM},
+    )
+
+
+def pull_secrets(names: Sequence[str]) -> list[Obj]:
+    seen: list[str] = []
+    for name in names:
+        if name and name not in seen:
+            seen.append(name)
+    return [{"name": n} for n in seen]
+
+
+def stamp_hash(obj: Obj) -> Obj:
+    """Sets ``kaito.sh/manifest-hash`` to a hash of everything else in the manifest; comparing it with the
+    live object's tells whether a write is needed without a field-by-field diff against server defaults."""
+    metadata = obj.setdefault("metadata", {})
+    annotations = metadata.setdefault("annotations", {})
+    annotations.pop(ANNOTATION_MANIFEST_HASH, None)
+    annotations[ANNOTATION_MANIFEST_HASH] = stable_hash(obj)
+    return obj
+
+
+def manifest_hash(obj: Mapping[str, Any]) -> str:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_MANIFEST_HASH, ""))

@@ -1,0 +1,594 @@
+"""The Workspace reconciler: level-based, reading only the cache, writing only what differs.
+
+One pass: finalizer → spec revision → nodes (existing ones first, Machines for the shortfall) → the
+inference objects or the tuning Job → status recomputed from what was observed. Nothing waits inside a
+reconcile: progress comes from watch events on owned objects, Machines, Nodes and Pods, with a long
+``requeue_after`` only as a safety net.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from kaito.api.constants import CONDITION_WORKSPACE_DELETING, CONDITION_WORKSPACE_READY, WORKSPACE_FINALIZER
+from kaito.runtime.cache import Cache
+from kaito.runtime.client import (
+    AlreadyExistsError,
+    ApiError,
+    Client,
+    ConflictError,
+    InvalidError,
+    Kind,
+    NotFoundError,
+    PatchType,
+)
+from kaito.runtime.controller import Request, Result
+from kaito.workspace import kinds
+from kaito.workspace import names as n
+from kaito.workspace.config import ControllerConfig
+from kaito.workspace.events import EventSink, NullEvents
+from kaito.workspace.expectations import MachineExpectations
+from kaito.workspace.inference import (
+    InferenceInputs,
+    config_env,
+    headless_name,
+    headless_service_manifest,
+    is_distributed,
+    service_manifest,
+    workload_manifest,
+)
+from kaito.workspace.machines import (
+    live_machines,
+    machine_failure,
+    machine_manifest,
+    machine_name,
+    machine_node_name,
+)
+from kaito.workspace.metrics import WorkspaceMetrics
+from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
+from kaito.workspace.objects import (
+    annotations_of,
+    condition_is,
+    get_path,
+    is_deleting,
+    is_owned_by,
+    meta,
+    name_of,
+    namespace_of,
+    stable_hash,
+    workspace_labels,
+)
+from kaito.workspace.podspec import manifest_hash, stamp_hash
+from kaito.workspace.podstatus import first_problem
+from kaito.workspace.presets import PresetSource, PresetWorkload
+from kaito.workspace.revision import plan_revisions, spec_hash
+from kaito.workspace.status import (
+    Observation,
+    ResourceObservation,
+    compute_status,
+    deleting_status,
+    job_state,
+    transitions,
+    workload_ready,
+)
+from kaito.workspace.tuning import (
+    TuningInputs,
+    config_copy_manifest,
+    config_copy_name,
+    default_config_template,
+    job_manifest,
+    output_dir,
+)
+
+_log = structlog.get_logger("kaito.workspace")
+
+# How long our own status write may take to show up in the cache before we write it again.
+STALE_CACHE_WINDOW_SECONDS = 10.0
+
+Obj = dict[str, Any]
+
+
+class WorkspaceReconciler:
+    def __init__(
+        self,
+        cache: Cache,
+        client: Client,
+        presets: PresetSource,
+        config: ControllerConfig | None = None,
+        events: EventSink | None = None,
+        metrics: WorkspaceMetrics | None = None,
+    ) -> None:
+        self.cache = cache
+        self.client = client
+        self.presets = presets
+        self.config = config or ControllerConfig()
+        self.events: EventSink = events or NullEvents()
+        self.metrics = metrics
+        self.expectations = MachineExpectations()
+        # The status each workspace was last patched to, and when: the cache may not show our own write yet,
+        # and writing (and announcing) the same transition twice is what this avoids.
+        self._written: dict[str, tuple[float, Obj]] = {}
+
+    # -- entry -----------------------------------------------------------------------------------------
+
+    async def reconcile(self, request: Request) -> Result | None:
+        workspace = self.cache.get(kinds.WORKSPACE, request.namespace, request.name)
+        if workspace is None:
+            self.expectations.forget(str(request))
+            self._written.pop(str(request), None)
+            return None
+        try:
+            if is_deleting(workspace):
+                return await self._finalize(workspace)
+            return await self._sync(workspace)
+        except ConflictError:
+            # Someone wrote between our read and our write: the watch brings the new version; retry.
+            _log.debug("write conflict, requeueing", workspace=str(request))
+            return Result(requeue=True)
+        except ApiError as exc:
+            if exc.status == 403 and "being terminated" in str(exc):
+                # The namespace is going away; the Workspace's own deletion brings us back to finalize.
+                _log.debug("namespace terminating", workspace=str(request))
+                return None
+            raise
+
+    # -- deletion --------------------------------------------------------------------------------------
+
+    async def _finalize(self, workspace: Mapping[str, Any]) -> Result | None:
+        if WORKSPACE_FINALIZER not in (meta(workspace).get("finalizers") or []):
+            return None
+        key = _key(workspace)
+        machines = self._machines(workspace)
+        status = deleting_status(workspace, len(machines))
+        if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
+            await self._write_status(workspace, status)
+        for machine in machines:
+            if not is_deleting(machine):
+                await self.client.delete(kinds.MACHINE, None, name_of(machine))
+                self.events.event(
+                    workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
+                )
+        # Evaluated first: it also clears records of Machines already seen, which a later, emptier cache
+        # could no longer confirm.
+        settled = self.expectations.satisfied(key, self._machine_seen)
+        if machines or not settled:
+            # The provisioner releases the cloud node first; its Machine's delete event brings us back.
+            return Result(requeue_after=self.config.deleting_requeue_seconds)
+        await self._remove_finalizer(workspace)
+        self.expectations.forget(key)
+        return None
+
+    async def _remove_finalizer(self, workspace: Mapping[str, Any]) -> None:
+        finalizers = list(meta(workspace).get("finalizers") or [])
+        index = finalizers.index(WORKSPACE_FINALIZER)
+        # test+remove on the exact slot: never rewrites (or resurrects) another controller's finalizer.
+        patch = [
+            {"op": "test", "path": f"/metadata/finalizers/{index}", "value": WORKSPACE_FINALIZER},
+            {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+        ]
+        try:
+            await self.client.patch(
+                kinds.WORKSPACE,
+                name=name_of(workspace),
+                patch=patch,
+                namespace=namespace_of(workspace),
+                patch_type=PatchType.JSON,
+            )
+        except NotFoundError:
+            return
+        except ApiError as exc:
+            if exc.status in (409, 422):
+                raise ConflictError(exc.status, exc.reason, str(exc)) from exc
+            raise
+
+    # -- the main pass ---------------------------------------------------------------------------------
+
+    async def _sync(self, workspace: Mapping[str, Any]) -> Result | None:
+        digest = spec_hash(workspace)
+        revision = await self._sync_revisions(workspace, digest)
+        workspace = await self._ensure_metadata(workspace, digest, revision)
+
+        is_tuning = workspace.get("tuning") is not None
+        preset, preset_error = self._resolve_preset(workspace, is_tuning)
+        requeue: float | None = None
+        if preset_error:
+            resource = ResourceObservation(False, n.REASON_INVALID_PRESET, preset_error, failed=True)
+        else:
+            resource = await self._sync_nodes(workspace, preset, is_tuning)
+            if not resource.ready:
+                requeue = self.config.provisioning_requeue_seconds
+
+        workload: Mapping[str, Any] | None = None
+        job: Mapping[str, Any] | None = None
+        workload_error: tuple[str, str] | None = None
+        problem = None
+        if resource.ready and not preset_error:
+            try:
+                if is_tuning:
+                    assert preset is not None
+                    job, workload_error = await self._sync_tuning(
+                        workspace, preset, resource, digest, revision
+                    )
+                    if not job_state(job).started:
+                        problem = first_problem(self._pods(workspace))
+                else:
+                    workload, workload_error = await self._sync_inference(
+                        workspace, preset, resource, revision
+                    )
+                    if not workload_ready(workload)[0]:
+                        problem = first_problem(self._pods(workspace))
+            except InvalidError as exc:
+                # Retrying the same manifest cannot help (e.g. a user template the apiserver rejects): say
+                # so in status; a spec change brings a new attempt.
+                workload_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
+
+        status = compute_status(
+            Observation(
+                workspace=workspace,
+                resource=resource,
+                is_tuning=is_tuning,
+                preset_error=preset_error,
+                workload_error=workload_error,
+                workload=workload,
+                job=job,
+                pod_problem=problem,
+            )
+        )
+        recheck = await self._write_status(workspace, status)
+        if recheck is not None:
+            requeue = min(requeue, recheck) if requeue else recheck
+        return Result(requeue_after=requeue) if requeue else None
+
+    def _resolve_preset(
+        self, workspace: Mapping[str, Any], is_tuning: bool
+    ) -> tuple[PresetWorkload | None, str | None]:
+        spec = (workspace.get("tuning") if is_tuning else workspace.get("inference")) or {}
+        name = get_path(spec, "preset", "name")
+        if name:
+            preset = self.presets.preset(str(name))
+            if preset is None:
+                return None, f"preset {name!r} is not in the catalog"
+            if is_tuning and not preset.supports_tuning:
+                return None, f"preset {name!r} does not support tuning"
+            return preset, None
+        if not is_tuning and spec.get("template"):
+            return None, None
+        return None, "the workspace names no preset" + ("" if is_tuning else " and no template")
+
+    # -- metadata: finalizer and revision annotations, one patch ---------------------------------------
+
+    async def _ensure_metadata(
+        self, workspace: Mapping[str, Any], digest: str, revision: int
+    ) -> Mapping[str, Any]:
+        finalizers = list(meta(workspace).get("finalizers") or [])
+        annotations = annotations_of(workspace)
+        wanted = {n.ANNOTATION_SPEC_HASH: digest, n.ANNOTATION_REVISION: str(revision)}
+        missing_finalizer = WORKSPACE_FINALIZER not in finalizers
+        stale = {k: v for k, v in wanted.items() if annotations.get(k) != v}
+        if not missing_finalizer and not stale:
+            return workspace
+        patch_meta: Obj = {"resourceVersion": meta(workspace).get("resourceVersion")}
+        if missing_finalizer:
+            patch_meta["finalizers"] = [*finalizers, WORKSPACE_FINALIZER]
+        if stale:
+            patch_meta["annotations"] = stale
+        # resourceVersion in a merge patch makes it optimistic: a stale cache gets 409, never a lost write.
+        return await self.client.patch(
+            kinds.WORKSPACE,
+            name=name_of(workspace),
+            patch={"metadata": patch_meta},
+            namespace=namespace_of(workspace),
+            patch_type=PatchType.MERGE,
+        )
+
+    async def _sync_revisions(self, workspace: Mapping[str, Any], digest: str) -> int:
+        revisions = self.cache.list(
+            kinds.CONTROLLER_REVISION,
+            namespace_of(workspace),
+            label_selector={n.LABEL_REVISION_WORKSPACE: name_of(workspace)},
+        )
+        to_create, number, prune = plan_revisions(workspace, revisions, digest)
+        if to_create is not None:
+            with contextlib.suppress(AlreadyExistsError):
+                await self.client.create(kinds.CONTROLLER_REVISION, to_create)
+        for name in prune:
+            await self.client.delete(kinds.CONTROLLER_REVISION, namespace_of(workspace), name)
+        return number
+
+    # -- nodes -----------------------------------------------------------------------------------------
+
+    def _machines(self, workspace: Mapping[str, Any]) -> list[Obj]:
+        return self.cache.list(kinds.MACHINE, label_selector=workspace_labels(workspace))
+
+    def _machine_seen(self, name: str) -> bool:
+        return self.cache.get(kinds.MACHINE, None, name) is not None
+
+    def _pods(self, workspace: Mapping[str, Any]) -> list[Obj]:
+        return self.cache.list(kinds.POD, namespace_of(workspace), label_selector=workspace_labels(workspace))
+
+    async def _sync_nodes(
+        self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool
+    ) -> ResourceObservation:
+        key = _key(workspace)
+        resource = workspace.get("resource") or {}
+        count = int(resource.get("count") or 1)
+        settled = self.expectations.satisfied(key, self._machine_seen)
+        machines = live_machines(self._machines(workspace))
+        nodes = self.cache.list(kinds.NODE)
+        choice = choose_nodes(workspace, nodes, [machine_node_name(m) for m in machines])
+        for node in choice.selected:
+            if needs_accelerator_label(node):
+                await self.client.patch(
+                    kinds.NODE,
+                    namespace=None,
+                    name=name_of(node),
+                    patch={"metadata": {"labels": {"accelerator": n.ACCELERATOR_NVIDIA}}},
+                    patch_type=PatchType.MERGE,
+                )
+        selected = [name_of(node) for node in choice.selected]
+        if len(choice.usable) >= count:
+            return ResourceObservation(
+                True,
+                n.REASON_NODES_READY,
+                f"{count} GPU node(s) ready: {', '.join(choice.usable_names)}",
+                worker_nodes=choice.usable_names,
+            )
+        qualified = {name_of(node) for node in nodes if node_qualifies(node, workspace)}
+        in_flight = [m for m in machines if machine_node_name(m) not in qualified]
+        shortfall = count - len(choice.selected) - len(in_flight)
+        failure = next((f for f in map(machine_failure, in_flight) if f is not None), None)
+        instance_type = str(resource.get("instanceType") or "")
+        # Machines on their way: those in the cache plus those created but not yet seen. One message for
+        # all of them, so the condition does not change (and cost a status write) as the cache catches up.
+        pending = {name_of(m) for m in in_flight} | self.expectations.pending_names(key)
+        if shortfall > 0 and instance_type and failure is None and settled:
+            created, error = await self._create_machines(workspace, preset, is_tuning, shortfall)
+            if error:
+                return ResourceObservation(
+                    False, n.REASON_MACHINE_CREATE_FAILED, error, worker_nodes=selected, failed=True
+                )
+            pending |= set(created)
+        if failure is not None:
+            return ResourceObservation(
+                False,
+                failure.reason,
+                f"machine {failure.machine}: {failure.message}",
+                worker_nodes=selected,
+                failed=True,
+            )
+        if pending:
+            return ResourceObservation(
+                False,
+                n.REASON_MACHINE_PENDING,
+                f"waiting for machine(s) {', '.join(sorted(pending))} to become ready nodes",
+                worker_nodes=selected,
+                provisioning=True,
+            )
+        waiting = [name_of(node) for node in choice.selected if node not in choice.usable]
+        if waiting:
+            message = f"waiting for {n.GPU_RESOURCE} capacity on node(s) {', '.join(waiting)}"
+        else:
+            message = (
+                f"{len(choice.usable)}/{count} matching ready GPU node(s), and without "
+                "resource.instanceType no machine can be provisioned"
+            )
+        return ResourceObservation(
+            False, n.REASON_NODES_NOT_READY, message, worker_nodes=selected, provisioning=bool(waiting)
+        )
+
+    async def _create_machines(
+        self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool, count: int
+    ) -> tuple[list[str], str | None]:
+        key = _key(workspace)
+        storage = "0"
+        if preset is not None:
+            storage = preset.tuning_disk_storage if is_tuning else preset.disk_storage
+        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        arch = instance.arch if instance is not None else "amd64"
+        created: list[str] = []
+        for slot in range(count):
+            for attempt in range(3):
+                name = machine_name(workspace, salt=f"{slot}-{attempt}")
+                self.expectations.expect(key, [name])
+                try:
+                    await self.client.create(kinds.MACHINE, machine_manifest(workspace, name, storage, arch))
+                except AlreadyExistsError:
+                    self.expectations.observe(key, name)
+                    continue
+                except ApiError as exc:
+                    self.expectations.observe(key, name)
+                    message = f"creating machine {name}: {exc}"
+                    self.events.event(workspace, "Warning", n.REASON_MACHINE_CREATE_FAILED, message)
+                    return created, message
+                self.events.event(workspace, "Normal", "MachineCreated", f"created machine {name}")
+                created.append(name)
+                break
+        return created, None
+
+    # -- inference -------------------------------------------------------------------------------------
+
+    async def _sync_inference(
+        self,
+        workspace: Mapping[str, Any],
+        preset: PresetWorkload | None,
+        resource: ResourceObservation,
+        revision: int,
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        config_hash = ""
+        settings: dict[str, str] = {}
+        config_name = get_path(workspace, "inference", "config")
+        if config_name:
+            config_map = self.cache.get(kinds.CONFIGMAP, namespace_of(workspace), str(config_name))
+            if config_map is None:
+                message = (
+                    f"ConfigMap {config_name!r} (inference.config) not found in {namespace_of(workspace)}"
+                )
+                return None, (n.REASON_CONFIG_MISSING, message)
+            config_hash = stable_hash(config_map.get("data") or {})
+            settings = config_env(config_map)
+        inputs = InferenceInputs(
+            preset=preset,
+            registry=self.config.preset_registry,
+            worker_nodes=resource.worker_nodes,
+            config_hash=config_hash,
+            revision=str(revision),
+            extra_tolerations=self.config.extra_tolerations,
+            config_env=settings,
+        )
+        distributed = not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
+        await self._apply(workspace, kinds.SERVICE, service_manifest(workspace, distributed))
+        if distributed:
+            await self._apply(workspace, kinds.SERVICE, headless_service_manifest(workspace))
+        desired = workload_manifest(workspace, inputs)
+        kind, other = (
+            (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
+        )
+        stale = self.cache.get(other, namespace_of(workspace), name_of(workspace))
+        if stale is not None and is_owned_by(stale, workspace) and not is_deleting(stale):
+            # The preset or node count switched between one and several nodes: the old kind must go.
+            await self.client.delete(other, namespace_of(workspace), name_of(workspace))
+        if not distributed:
+            old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
+            if old_headless is not None and is_owned_by(old_headless, workspace):
+                await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
+        return await self._apply(workspace, kind, desired), None
+
+    async def _apply(self, workspace: Mapping[str, Any], kind: Kind, desired: Obj) -> Mapping[str, Any]:
+        """Server-side apply, but only when the live object's manifest hash differs from the desired one."""
+        observed = self.cache.get(kind, namespace_of(desired), name_of(desired))
+        if (
+            observed is not None
+            and manifest_hash(observed) == manifest_hash(desired)
+            and is_owned_by(observed, workspace)
+        ):
+            return observed
+        result = await self.client.apply(kind, desired, field_manager=n.FIELD_MANAGER, force=True)
+        if observed is not None:
+            # Creations show in the condition events; a change to a running object is worth its own.
+            self.events.event(
+                workspace, "Normal", f"{kind.kind}Updated", f"updated {kind.kind} {name_of(desired)}"
+            )
+        return result
+
+    # -- tuning ----------------------------------------------------------------------------------------
+
+    async def _sync_tuning(
+        self,
+        workspace: Mapping[str, Any],
+        preset: PresetWorkload,
+        resource: ResourceObservation,
+        digest: str,
+        revision: int,
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        ns = namespace_of(workspace)
+        tuning = workspace.get("tuning") or {}
+        user_config = tuning.get("config")
+        config_map: Mapping[str, Any] | None = (
+            self.cache.get(kinds.CONFIGMAP, ns, str(user_config)) if user_config else None
+        )
+        if config_map is not None:
+            config_name = str(user_config)
+        else:
+            source_name = str(user_config or default_config_template(str(tuning.get("method") or "")))
+            source = self.cache.get(kinds.CONFIGMAP, self.config.release_namespace, source_name)
+            if source is None:
+                where = (
+                    f"{ns} or {self.config.release_namespace}"
+                    if user_config
+                    else self.config.release_namespace
+                )
+                return None, (n.REASON_CONFIG_MISSING, f"ConfigMap {source_name!r} not found in {where}")
+            config_map = await self._apply(
+                workspace, kinds.CONFIGMAP, stamp_hash(config_copy_manifest(workspace, source))
+            )
+            config_name = config_copy_name(workspace)
+        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        gpus = instance.gpu_count if instance is not None else preset.tuning_gpu_count
+        inputs = TuningInputs(
+            preset=preset,
+            registry=self.config.preset_registry,
+            config_map_name=config_name,
+            results_dir=output_dir(config_map),
+            worker_nodes=resource.worker_nodes,
+            gpus=gpus,
+            spec_hash=digest,
+            revision=str(revision),
+            extra_tolerations=self.config.extra_tolerations,
+            datamovers_image=self.config.datamovers_image,
+        )
+        observed = self.cache.get(kinds.JOB, ns, name_of(workspace))
+        if observed is not None and is_deleting(observed):
+            return None, None
+        if observed is not None and annotations_of(observed).get(n.ANNOTATION_SPEC_HASH) != digest:
+            # A Job's pod template is immutable: a changed spec replaces the Job. Its delete event brings
+            # us back to create the new one.
+            await self.client.delete(kinds.JOB, ns, name_of(workspace), propagation_policy="Foreground")
+            self.events.event(
+                workspace, "Normal", "JobReplaced", f"the spec changed: replacing Job {name_of(workspace)}"
+            )
+            return None, None
+        if observed is not None:
+            return observed, None
+        try:
+            created = await self.client.create(kinds.JOB, job_manifest(workspace, inputs))
+        except AlreadyExistsError:
+            return None, None
+        self.events.event(workspace, "Normal", "JobCreated", f"created tuning Job {name_of(workspace)}")
+        return created, None
+
+    # -- status ----------------------------------------------------------------------------------------
+
+    async def _write_status(self, workspace: Mapping[str, Any], status: Obj) -> float | None:
+        """Patches the status if it differs; returns a requeue delay when a write was skipped because the
+        cache has not yet caught up with an identical write of ours."""
+        old = dict(workspace.get("status") or {})
+        key = _key(workspace)
+        if old == status:
+            self._written.pop(key, None)
+            return None
+        written = self._written.get(key)
+        if written is not None and written[1] == status:
+            age = time.monotonic() - written[0]
+            if age < STALE_CACHE_WINDOW_SECONDS:
+                return STALE_CACHE_WINDOW_SECONDS - age
+        body: Obj = copy.deepcopy(status)
+        for key in old:
+            if key not in body:
+                body[key] = None  # merge patch: an explicit null removes a key we no longer report
+        try:
+            await self.client.patch_status(
+                kinds.WORKSPACE,
+                namespace_of(workspace),
+                name_of(workspace),
+                {"status": body},
+                patch_type=PatchType.MERGE,
+            )
+        except NotFoundError:
+            return None
+        self._written[key] = (time.monotonic(), status)
+        for change in transitions(workspace, status):
+            self.events.event(
+                workspace,
+                "Warning" if change.warning else "Normal",
+                change.reason,
+                f"{change.type}={change.status}: {change.message}",
+            )
+        was_ready = condition_is(workspace, CONDITION_WORKSPACE_READY, "True")
+        now_ready = any(
+            c["type"] == CONDITION_WORKSPACE_READY and c["status"] == "True"
+            for c in status.get("conditions") or []
+        )
+        if now_ready and not was_ready and self.metrics is not None:
+            self.metrics.observe_ready(workspace, datetime.now(UTC))
+        return None
+
+
+def _key(workspace: Mapping[str, Any]) -> str:
+    return f"{namespace_of(workspace)}/{name_of(workspace)}"

@@ -1,0 +1,242 @@
+"""Manifests the controller writes: Machines, Services, Deployments/StatefulSets and the tuning Job."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from kaito.workspace.inference import (
+    InferenceInputs,
+    headless_service_manifest,
+    service_manifest,
+    workload_manifest,
+)
+from kaito.workspace.machines import machine_failure, machine_manifest, machine_name, sanitize_reason
+from kaito.workspace.podspec import manifest_hash
+from kaito.workspace.tuning import TuningInputs, job_manifest, output_dir
+
+from .fixtures import LLAMA70, PHI, tuning_workspace, workspace
+
+
+def test_machine_manifest_has_labels_requirements_taint_and_storage() -> None:
+    ws = workspace()
+    name = machine_name(ws)
+    assert name.startswith("ws") and len(name) == 11 and name[2:].isalnum()
+    assert machine_name(ws) != name
+    m = machine_manifest(ws, name, "50Gi")
+    labels = m["metadata"]["labels"]
+    assert labels["kaito.sh/workspace"] == "ws1"
+    assert labels["kaito.sh/workspacenamespace"] == "default"
+    assert labels["apps"] == "ws1"
+    reqs = {r["key"]: r["values"] for r in m["spec"]["requirements"]}
+    assert reqs["node.kubernetes.io/instance-type"] == ["Standard_NC6s_v3"]
+    assert reqs["kaito.sh/machine-type"] == ["gpu"]
+    assert reqs["kubernetes.io/arch"] == ["amd64"]
+    assert reqs["kubernetes.io/os"] == ["linux"]
+    assert m["spec"]["taints"] == [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}]
+    assert m["spec"]["resources"]["requests"]["storage"] == "50Gi"
+
+
+def test_machine_failure_is_read_from_launched_false() -> None:
+    machine = {
+        "metadata": {"name": "wsabc"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "MachineLaunched",
+                    "status": "False",
+                    "reason": "QuotaExceeded",
+                    "message": "Operation could not be completed as it results in exceeding approved quota",
+                },
+                {"type": "Ready", "status": "False", "reason": "QuotaExceeded"},
+            ]
+        },
+    }
+    failure = machine_failure(machine)
+    assert failure is not None and failure.reason == "QuotaExceeded" and "quota" in failure.message
+    assert (
+        machine_failure({"status": {"conditions": [{"type": "MachineLaunched", "status": "Unknown"}]}})
+        is None
+    )
+    assert sanitize_reason("insufficient quota!") == "InsufficientQuota"
+
+
+def test_service_ports_and_lb_annotation() -> None:
+    ws = workspace()
+    svc = service_manifest(ws, distributed=False)
+    ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
+    assert ports == {"http": (80, 5000), "torch": (29500, 29500)}
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["metadata"]["ownerReferences"][0]["controller"] is True
+    ws["metadata"]["annotations"] = {"kaito.sh/enablelb": "True"}
+    assert service_manifest(ws, distributed=False)["spec"]["type"] == "LoadBalancer"
+    dist = service_manifest(ws, distributed=True)
+    assert dist["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "ws1-0"
+    headless = headless_service_manifest(ws)
+    assert headless["metadata"]["name"] == "ws1-headless" and headless["spec"]["clusterIP"] == "None"
+
+
+def test_deployment_pod_spec() -> None:
+    ws = workspace(
+        inference={
+            "preset": {"name": PHI.name},
+            "config": "my-config",
+            "adapters": [
+                {
+                    "source": {"name": "adapter-a", "image": "reg/adapter:1", "imagePullSecrets": ["s1"]},
+                    "strength": "0.5",
+                }
+            ],
+        }
+    )
+    dep = workload_manifest(
+        ws, InferenceInputs(PHI, "reg.io/kaito", ["node-1"], config_hash="abc", revision="1")
+    )
+    assert dep["kind"] == "Deployment" and dep["spec"]["replicas"] == 1
+    pod = dep["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "reg.io/kaito/kaito-phi-3-mini-4k-instruct:0.1.0"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 5000, "scheme": "HTTP"}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert {"/dev/shm", "/mnt/config", "/mnt/adapter"} <= mounts
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
+    assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in pod["tolerations"]
+    assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ][0]
+    assert {"key": "apps", "operator": "In", "values": ["ws1"]} in term["matchExpressions"]
+    assert term["matchFields"] == [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]
+    init = pod["initContainers"][0]
+    assert init["name"] == "adapter-a" and "/mnt/adapter/adapter-a" in init["command"][-1]
+    assert {"name": "adapter-a", "value": "0.5"} in container["env"]
+    assert pod["imagePullSecrets"] == [{"name": "s1"}]
+    assert dep["spec"]["template"]["metadata"]["annotations"]["kaito.sh/config-hash"] == "abc"
+
+
+def test_private_image_and_hash_changes_with_config() -> None:
+    ws = workspace(
+        inference={
+            "preset": {
+                "name": PHI.name,
+                "accessMode": "private",
+                "presetOptions": {"image": "private.io/phi:9", "imagePullSecrets": ["p"]},
+            }
+        }
+    )
+    a = workload_manifest(ws, InferenceInputs(PHI, "reg.io", ["n1"], config_hash="a"))
+    b = workload_manifest(ws, InferenceInputs(PHI, "reg.io", ["n1"], config_hash="b"))
+    assert a["spec"]["template"]["spec"]["containers"][0]["image"] == "private.io/phi:9"
+    assert a["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "p"}]
+    assert manifest_hash(a) != manifest_hash(b)
+    assert manifest_hash(a) == manifest_hash(
+        workload_manifest(ws, InferenceInputs(PHI, "reg.io", ["n1"], config_hash="a"))
+    )
+
+
+def test_multi_node_preset_is_a_statefulset_with_torchrun() -> None:
+    ws = workspace(inference={"preset": {"name": LLAMA70.name}})
+    ws["resource"]["count"] = 2
+    sts = workload_manifest(ws, InferenceInputs(LLAMA70, "reg.io", ["n1", "n2"]))
+    assert sts["kind"] == "StatefulSet" and sts["spec"]["serviceName"] == "ws1-headless"
+    assert sts["spec"]["replicas"] == 2
+    script = sts["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "--rdzv_endpoint=ws1-0.ws1-headless.default.svc.cluster.local:29500" in script
+    assert "--nnodes=2" in script and "${HOSTNAME##*-}" in script
+
+
+def test_template_workspace_runs_the_users_template() -> None:
+    template = {
+        "metadata": {"labels": {"app": "mine"}},
+        "spec": {"containers": [{"name": "c", "image": "me/server:1"}]},
+    }
+    ws = workspace(inference={"template": copy.deepcopy(template)})
+    dep = workload_manifest(ws, InferenceInputs(None, "reg.io", ["n1"]))
+    pod = dep["spec"]["template"]
+    assert pod["spec"]["containers"] == template["spec"]["containers"]
+    assert (
+        pod["metadata"]["labels"]["app"] == "mine"
+        and pod["metadata"]["labels"]["kaito.sh/workspace"] == "ws1"
+    )
+
+
+def test_tuning_job_with_urls_and_pusher() -> None:
+    ws = tuning_workspace()
+    job = job_manifest(
+        ws, TuningInputs(PHI, "reg.io", "tune1-tuning-config", "/mnt/results", ["n1"], 1, "h1")
+    )
+    spec = job["spec"]["template"]["spec"]
+    assert job["metadata"]["name"] == "tune1" and spec["restartPolicy"] == "Never"
+    init = spec["initContainers"][0]
+    assert init["name"] == "data-downloader"
+    env = {e["name"]: e["value"] for e in init["env"]}
+    assert (
+        env["DATA_URLS"] == "https://example.com/data/train.parquet?x=1"
+        and env["DATA_VOLUME_PATH"] == "/mnt/data"
+    )
+    assert init["command"] == ["python", "-m", "datamovers.downloader"]
+    assert env["DOWNLOAD_RETRIES"] == "5" and init["image"] == "reg.io/kaito-datamovers:0.1.0"
+    trainer, pusher = spec["containers"]
+    assert "accelerate launch --num_processes=1" in trainer["command"][-1]
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pusher["name"] == "pusher" and pusher["securityContext"]["privileged"] is False
+    assert pusher["securityContext"]["runAsNonRoot"] is True
+    assert pusher["command"] == ["python", "-m", "datamovers.pusher"]
+    penv = {e["name"]: e["value"] for e in pusher["env"]}
+    assert (
+        penv["OUTPUT_IMAGE"] == "registry.example.com/adapters/phi:1"
+        and penv["RESULTS_DIR"] == "/mnt/results"
+    )
+    assert penv["DOCKER_CONFIG_FILE"] == "/etc/kaito/push/config.json"
+    assert "fine_tuning_failed.txt" in trainer["command"][-1]
+    assert not any("dind" in c["image"] for c in spec["containers"])
+    secret = next(v for v in spec["volumes"] if v["name"] == "push-secret")
+    assert secret["secret"]["secretName"] == "push-secret"
+    assert job["metadata"]["annotations"]["workspace.kaito.io/hash"] == "h1"
+    assert job["spec"]["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
+
+
+def test_tuning_job_with_image_input_and_volume_output() -> None:
+    ws = tuning_workspace(
+        input={"image": "reg/data:1", "imagePullSecrets": ["d"]},
+        output={"volumeSource": {"persistentVolumeClaim": {"claimName": "out"}}},
+    )
+    job = job_manifest(ws, TuningInputs(PHI, "reg.io", "cfg", "/mnt/out", [], 2, "h"))
+    spec = job["spec"]["template"]["spec"]
+    assert spec["initContainers"][0]["name"] == "data-extractor"
+    assert len(spec["containers"]) == 1
+    results = next(v for v in spec["volumes"] if v["name"] == "results-volume")
+    assert results["persistentVolumeClaim"] == {"claimName": "out"}
+    assert spec["imagePullSecrets"] == [{"name": "d"}]
+
+
+def test_output_dir_from_training_config() -> None:
+    cm = {
+        "data": {"training_config.yaml": "training_config:\n  TrainingArguments:\n    output_dir: /mnt/out\n"}
+    }
+    assert output_dir(cm) == "/mnt/out"
+    assert (
+        output_dir(
+            {
+                "data": {
+                    "training_config.yaml": "training_config:\n  TrainingArguments:\n    output_dir: /etc\n"
+                }
+            }
+        )
+        == "/mnt/results"
+    )
+    assert output_dir(None) == "/mnt/results"
+
+
+def test_inference_config_becomes_engine_args() -> None:
+    from kaito.workspace.inference import config_env
+
+    cm = {"data": {"inference_config.yaml": "vllm:\n  max-model-len: 2048\n  cpu-offload-gb: 0\n"}}
+    env = config_env(cm)
+    assert json.loads(env["VLLM_ENGINE_ARGS"]) == {"max-model-len": 2048, "cpu-offload-gb": 0}
+    assert config_env({"data": {"inference_config.yaml": ": not yaml :"}}) == {}
+    ws = workspace(inference={"preset": {"name": PHI.name}, "config": "cfg"})
+    dep = workload_manifest(ws, InferenceInputs(PHI, "reg.io", ["n1"], config_env=env))
+    names = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "VLLM_ENGINE_ARGS" in names

@@ -1,0 +1,61 @@
+"""Flags of ``kaito-workspace-controller``."""
+
+from __future__ import annotations
+
+import pytest
+
+from kaito.cmd.workspace_controller import parse_args
+
+
+def test_defaults_follow_upstream_names() -> None:
+    args = parse_args([])
+    assert args.metrics_bind_address == ":8080"
+    assert args.health_probe_bind_address == ":8081"
+    assert args.leader_elect is True
+    assert args.enable_webhook is False
+    assert args.log_format == "json"
+    assert args.max_concurrent_reconciles >= 10
+
+
+def test_flags_parse() -> None:
+    args = parse_args(
+        [
+            "--kubeconfig",
+            "/tmp/kc",
+            "--leader-elect=false",
+            "--kube-api-qps",
+            "50",
+            "--kube-api-burst",
+            "80",
+            "--max-concurrent-reconciles",
+            "4",
+            "--preset-registry",
+            "reg.io/kaito",
+            "--release-namespace",
+            "kaito",
+            "--log-format",
+            "console",
+            "--enable-webhook",
+            "--webhook-port",
+            "9444",
+            "--extra-toleration",
+            "kwok.x-k8s.io/node=fake:NoSchedule",
+            "--extra-toleration",
+            "gpu:NoExecute",
+        ]
+    )
+    assert args.kubeconfig == "/tmp/kc" and args.leader_elect is False
+    assert (args.kube_api_qps, args.kube_api_burst, args.max_concurrent_reconciles) == (50.0, 80, 4)
+    assert args.preset_registry == "reg.io/kaito" and args.release_namespace == "kaito"
+    assert args.enable_webhook is True and args.webhook_port == 9444
+    assert args.extra_toleration == [
+        {"key": "kwok.x-k8s.io/node", "operator": "Equal", "value": "fake", "effect": "NoSchedule"},
+        {"key": "gpu", "operator": "Exists", "effect": "NoExecute"},
+    ]
+
+
+def test_kubeconfig_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/env/kc")
+    assert parse_args([]).kubeconfig == "/env/kc"
+    with pytest.raises(SystemExit):
+        parse_args(["--leader-elect=maybe"])

@@ -1,0 +1,197 @@
+"""The reconciler against an in-memory cache and client: writes only what differs, never twice."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kaito.runtime.controller import Request
+from kaito.workspace import kinds
+from kaito.workspace.config import ControllerConfig
+from kaito.workspace.reconciler import WorkspaceReconciler
+
+from .fixtures import PRESETS, FakeCache, FakeClient, node, tuning_workspace, workspace
+
+
+class Events:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+
+    def event(self, obj: Any, event_type: str, reason: str, message: str) -> None:
+        self.items.append((event_type, reason, message))
+
+
+def make(sync: bool = True) -> tuple[FakeCache, FakeClient, WorkspaceReconciler, Events]:
+    cache = FakeCache()
+    client = FakeClient(cache, sync=sync)
+    events = Events()
+    rec = WorkspaceReconciler(cache, client, PRESETS, ControllerConfig(release_namespace="kaito"), events)  # type: ignore[arg-type]
+    return cache, client, rec, events
+
+
+def conds(cache: FakeCache, name: str = "ws1") -> dict[str, str]:
+    ws = cache.get(kinds.WORKSPACE, "default", name)
+    assert ws is not None
+    return {c["type"]: c["status"] for c in ws["status"]["conditions"]}
+
+
+async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
+    cache, client, rec, events = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
+    await rec.reconcile(Request("default", "ws1"))
+    assert client.writes("create", "Machine") == []
+    assert client.writes("apply", "Deployment") and client.writes("apply", "Service")
+    assert conds(cache)["ResourceReady"] == "True"
+    dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
+    assert dep is not None
+    dep = copy.deepcopy(dep)
+    dep["metadata"]["generation"] = 1
+    dep["status"] = {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}
+    cache.put(kinds.DEPLOYMENT, dep)
+    await rec.reconcile(Request("default", "ws1"))
+    assert conds(cache)["WorkspaceReady"] == "True"
+    ws = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert ws is not None and ws["status"]["state"] == "Ready" and ws["status"]["workerNodes"] == ["gpu-1"]
+    before = len(client.calls)
+    for _ in range(3):
+        await rec.reconcile(Request("default", "ws1"))
+    assert client.calls[before:] == []
+    assert ("Normal", "WorkspaceReady") in {(t, r) for t, r, _ in events.items}
+
+
+async def test_stale_cache_never_creates_a_second_machine() -> None:
+    cache, client, rec, _ = make(sync=False)
+    cache.put(kinds.WORKSPACE, workspace())
+    for _ in range(3):
+        await rec.reconcile(Request("default", "ws1"))
+    assert len(client.writes("create", "Machine")) == 1
+    # The cache never showed our status write: it is not repeated while it may still be in flight.
+    assert len(client.writes("patch_status")) == 1
+
+
+async def test_machine_failure_is_surfaced() -> None:
+    cache, client, rec, events = make()
+    ws = workspace()
+    cache.put(kinds.WORKSPACE, ws)
+    await rec.reconcile(Request("default", "ws1"))
+    (machine,) = cache.list(kinds.MACHINE)
+    machine = copy.deepcopy(machine)
+    machine["status"] = {
+        "conditions": [
+            {
+                "type": "MachineLaunched",
+                "status": "False",
+                "reason": "QuotaExceeded",
+                "message": "exceeding approved Total Regional Cores quota",
+            }
+        ]
+    }
+    cache.put(kinds.MACHINE, machine)
+    await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None
+    resource = next(c for c in stored["status"]["conditions"] if c["type"] == "ResourceReady")
+    assert resource["reason"] == "QuotaExceeded" and "quota" in resource["message"]
+    assert stored["status"]["state"] == "Failed"
+    assert ("Warning", "QuotaExceeded") in {(t, r) for t, r, _ in events.items}
+    assert len(client.writes("create", "Machine")) == 1
+
+
+async def test_machine_node_becomes_ready() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    (machine,) = cache.list(kinds.MACHINE)
+    assert conds(cache)["ResourceReady"] == "False"
+    labels = dict(machine["metadata"]["labels"])
+    gpu_node = node("aks-" + machine["metadata"]["name"], labels)
+    del gpu_node["metadata"]["labels"]["accelerator"]
+    cache.put(kinds.NODE, gpu_node)
+    await rec.reconcile(Request("default", "ws1"))
+    assert client.writes("patch", "Node") == [("patch", "Node", gpu_node["metadata"]["name"])]
+    assert conds(cache)["ResourceReady"] == "True"
+    assert len(client.writes("create", "Machine")) == 1
+
+
+async def test_delete_waits_for_machines_then_drops_finalizer() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
+    assert ws is not None and ws["metadata"]["finalizers"] == ["workspace.finalizer.kaito.sh"]
+    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    cache.put(kinds.WORKSPACE, ws)
+    client.sync = False
+    result = await rec.reconcile(Request("default", "ws1"))
+    assert result is not None and result.requeue_after > 0
+    assert client.writes("delete", "Machine")
+    assert conds(cache).get("WorkspaceDeleting") is None  # sync=False: the patch went to the server only
+    for m in cache.list(kinds.MACHINE):
+        cache.remove(kinds.MACHINE, None, m["metadata"]["name"])
+    client.sync = True
+    await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None and stored["metadata"]["finalizers"] == []
+
+
+async def test_tuning_creates_config_copy_and_job_once() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, tuning_workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
+    cache.put(
+        kinds.CONFIGMAP,
+        {
+            "metadata": {"name": "qlora-params-template", "namespace": "kaito"},
+            "data": {"training_config.yaml": "training_config: {}\n"},
+        },
+    )
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("create", "Job") == [("create", "Job", "tune1")]
+    assert client.writes("apply", "ConfigMap") == [("apply", "ConfigMap", "tune1-tuning-config")]
+    job = copy.deepcopy(cache.get(kinds.JOB, "default", "tune1"))
+    assert job is not None
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    cache.put(kinds.JOB, job)
+    await rec.reconcile(Request("default", "tune1"))
+    assert conds(cache, "tune1")["WorkspaceReady"] == "True"
+    assert len(client.writes("create", "Job")) == 1
+
+
+async def test_missing_template_configmap_is_reported() -> None:
+    cache, _, rec, _ = make()
+    cache.put(kinds.WORKSPACE, tuning_workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
+    await rec.reconcile(Request("default", "tune1"))
+    ws = cache.get(kinds.WORKSPACE, "default", "tune1")
+    assert ws is not None and ws["status"]["state"] == "Failed"
+    reasons = {c["type"]: c["reason"] for c in ws["status"]["conditions"]}
+    assert reasons["JobStarted"] == "ConfigMapNotFound"
+
+
+async def test_changed_tuning_spec_replaces_the_job() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, tuning_workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
+    cache.put(
+        kinds.CONFIGMAP,
+        {
+            "metadata": {"name": "qlora-params-template", "namespace": "kaito"},
+            "data": {"training_config.yaml": "x"},
+        },
+    )
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("create", "Job") == [("create", "Job", "tune1")]
+    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "tune1"))
+    assert ws is not None
+    ws["tuning"]["input"] = {"urls": ["https://example.com/other.parquet"]}
+    ws["metadata"]["generation"] = 2
+    cache.put(kinds.WORKSPACE, ws)
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("delete", "Job") == [("delete", "Job", "tune1")]
+    await rec.reconcile(Request("default", "tune1"))
+    assert len(client.writes("create", "Job")) == 2
+    job = cache.get(kinds.JOB, "default", "tune1")
+    assert job is not None and "other.parquet" in str(job["spec"]["template"]["spec"]["initContainers"])
+    revisions = cache.list(kinds.CONTROLLER_REVISION, "default")
+    assert sorted(r["revision"] for r in revisions) == [1, 2]
