@@ -11,7 +11,13 @@ from kaito.workspace.inference import (
     service_manifest,
     workload_manifest,
 )
-from kaito.workspace.machines import machine_failure, machine_manifest, machine_name, sanitize_reason
+from kaito.workspace.machines import (
+    free_machine_names,
+    machine_failure,
+    machine_manifest,
+    machine_name,
+    sanitize_reason,
+)
 from kaito.workspace.podspec import manifest_hash
 from kaito.workspace.tuning import TuningInputs, job_manifest, output_dir
 
@@ -20,9 +26,8 @@ from .fixtures import LLAMA70, PHI, tuning_workspace, workspace
 
 def test_machine_manifest_has_labels_requirements_taint_and_storage() -> None:
     ws = workspace()
-    name = machine_name(ws)
+    name = machine_name(ws, 0)
     assert name.startswith("ws") and len(name) == 11 and name[2:].isalnum()
-    assert machine_name(ws) != name
     m = machine_manifest(ws, name, "50Gi")
     labels = m["metadata"]["labels"]
     assert labels["kaito.sh/workspace"] == "ws1"
@@ -240,3 +245,16 @@ def test_inference_config_becomes_engine_args() -> None:
     dep = workload_manifest(ws, InferenceInputs(PHI, "reg.io", ["n1"], config_env=env))
     names = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "VLLM_ENGINE_ARGS" in names
+
+
+def test_machine_names_are_deterministic_per_slot_and_skip_taken_ones() -> None:
+    """A create retried after a lost response must reuse its name (AlreadyExists), never mint another."""
+    ws = workspace()
+    assert machine_name(ws, 0) == machine_name(ws, 0)
+    assert machine_name(ws, 0) != machine_name(ws, 1)
+    other = workspace()
+    other["metadata"]["uid"] = "another-uid"
+    assert machine_name(other, 0) != machine_name(ws, 0), "a recreated workspace gets new names"
+    first_two = free_machine_names(ws, set(), 2)
+    assert first_two == [machine_name(ws, 0), machine_name(ws, 1)]
+    assert free_machine_names(ws, {machine_name(ws, 0)}, 1) == [machine_name(ws, 1)]

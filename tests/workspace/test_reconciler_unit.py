@@ -195,3 +195,20 @@ async def test_changed_tuning_spec_replaces_the_job() -> None:
     assert job is not None and "other.parquet" in str(job["spec"]["template"]["spec"]["initContainers"])
     revisions = cache.list(kinds.CONTROLLER_REVISION, "default")
     assert sorted(r["revision"] for r in revisions) == [1, 2]
+
+
+async def test_a_create_with_a_lost_answer_never_becomes_a_second_machine() -> None:
+    """The apiserver dies mid-create: the Machine may exist though the client saw a 503. The next passes
+    wait for the cache, and a retry reuses the same name, so at most one Machine is ever created."""
+    from kaito.runtime.client import ApiError
+
+    cache, client, rec, events = make(sync=False)
+    cache.put(kinds.WORKSPACE, workspace())
+    client.fail_create["Machine"] = ApiError(503, "ServiceUnavailable", "apiserver restarting")
+    await rec.reconcile(Request("default", "ws1"))
+    assert ("Warning", "MachineCreationFailed") in {(t, r) for t, r, _ in events.items}
+    del client.fail_create["Machine"]
+    for _ in range(3):
+        await rec.reconcile(Request("default", "ws1"))
+    names = {name for verb, kind, name in client.calls if verb == "create" and kind == "Machine"}
+    assert len(names) == 1, f"one slot, one name: {names}"

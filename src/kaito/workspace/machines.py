@@ -4,9 +4,7 @@ read one back (ready, failed, or still on its way)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,11 +25,28 @@ GPU_TAINT: Mapping[str, str] = {"key": "sku", "value": "gpu", "effect": "NoSched
 _REASON_RE = re.compile(r"[^A-Za-z0-9_,:]")
 
 
-def machine_name(workspace: Mapping[str, Any], salt: str = "") -> str:
-    """``ws`` + 9 hex chars: the provisioner uses it as the AKS agent-pool name (at most 11-12 chars)."""
-    unique = f"{time.time_ns()}/{salt}/{os.urandom(4).hex()}"
-    seed = f"{namespace_of(workspace)}/{workspace['metadata']['name']}/{unique}"
+def machine_name(workspace: Mapping[str, Any], index: int) -> str:
+    """``ws`` + 9 hex chars of a hash of the workspace's identity (uid included) and a slot index.
+
+    Deterministic on purpose: a create whose response was lost (the write may have landed) is retried
+    under the same name and answered AlreadyExists, so it can never become a second GPU node. The name
+    is also the AKS agent-pool name, hence at most 12 characters.
+    """
+    m = workspace["metadata"]
+    seed = f"{namespace_of(workspace)}/{m['name']}/{m.get('uid', '')}/{index}"
     return "ws" + hashlib.sha256(seed.encode()).hexdigest()[:9]
+
+
+def free_machine_names(workspace: Mapping[str, Any], taken: set[str], count: int) -> list[str]:
+    """The first ``count`` slot names not taken by an existing (in any state) or expected Machine."""
+    names: list[str] = []
+    index = 0
+    while len(names) < count:
+        name = machine_name(workspace, index)
+        if name not in taken:
+            names.append(name)
+        index += 1
+    return names
 
 
 def machine_manifest(workspace: Mapping[str, Any], name: str, storage: str, arch: str = "amd64") -> Obj:

@@ -45,10 +45,10 @@ from kaito.workspace.inference import (
     workload_manifest,
 )
 from kaito.workspace.machines import (
+    free_machine_names,
     live_machines,
     machine_failure,
     machine_manifest,
-    machine_name,
     machine_node_name,
 )
 from kaito.workspace.metrics import WorkspaceMetrics
@@ -393,23 +393,26 @@ class WorkspaceReconciler:
         instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
         arch = instance.arch if instance is not None else "amd64"
         created: list[str] = []
-        for slot in range(count):
-            for attempt in range(3):
-                name = machine_name(workspace, salt=f"{slot}-{attempt}")
-                self.expectations.expect(key, [name])
-                try:
-                    await self.client.create(kinds.MACHINE, machine_manifest(workspace, name, storage, arch))
-                except AlreadyExistsError:
+        taken = {name_of(m) for m in self._machines(workspace)} | self.expectations.pending_names(key)
+        for name in free_machine_names(workspace, taken, count):
+            self.expectations.expect(key, [name])
+            try:
+                await self.client.create(kinds.MACHINE, machine_manifest(workspace, name, storage, arch))
+            except AlreadyExistsError:
+                # Ours (the name derives from the workspace's uid), from a create whose answer was lost:
+                # it fills this slot; the expectation stands until the cache shows it.
+                continue
+            except ApiError as exc:
+                if 400 <= exc.status < 500 and exc.status != 429:
+                    # Refused: it will never appear.
                     self.expectations.observe(key, name)
-                    continue
-                except ApiError as exc:
-                    self.expectations.observe(key, name)
-                    message = f"creating machine {name}: {exc}"
-                    self.events.event(workspace, "Warning", n.REASON_MACHINE_CREATE_FAILED, message)
-                    return created, message
-                self.events.event(workspace, "Normal", "MachineCreated", f"created machine {name}")
-                created.append(name)
-                break
+                # Otherwise (5xx, 429, a dropped connection) the create may have landed: keep expecting the
+                # name, so the next pass waits for the cache instead of creating a second Machine.
+                message = f"creating machine {name}: {exc}"
+                self.events.event(workspace, "Warning", n.REASON_MACHINE_CREATE_FAILED, message)
+                return created, message
+            self.events.event(workspace, "Normal", "MachineCreated", f"created machine {name}")
+            created.append(name)
         return created, None
 
     # -- inference -------------------------------------------------------------------------------------
