@@ -6,7 +6,8 @@ Not a test: it prints figures, one line a run, in a shape that compares across c
 
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
-``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up).
+``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up),
+``BENCH_CONTROLLER_ARGS`` (extra flags for the controller).
 """
 
 from __future__ import annotations
@@ -306,6 +307,11 @@ async def settle(port: int, quiet_s: float = 5.0, limit_s: float = 60.0) -> floa
     return last_change - start
 
 
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -372,6 +378,7 @@ async def main() -> None:
                 "--enable-webhook=false",
                 "--extra-toleration=kwok.x-k8s.io/node:NoSchedule",
                 "--log-format=json",
+                *os.environ.get("BENCH_CONTROLLER_ARGS", "").split(),
             ],
             logs / "workspace-controller.log",
         )
@@ -394,8 +401,9 @@ async def main() -> None:
             wait_ready(pp, prov)
         wait_ready(probe_port, ctrl)
         log("applying workspaces")
+        cpu_before = cpu_s(ctrl.pid)
         ready_s = await bench.apply_workspaces()
-        log(f"ready_s={ready_s:.1f}")
+        log(f"ready_s={ready_s:.1f} controller_cpu_s={cpu_s(ctrl.pid) - cpu_before:.1f}")
         settle_s = await settle(metrics_port)
         log(f"settled {settle_s:.1f}s after Ready (trailing status writes and events)")
         before = writes(scrape(metrics_port))

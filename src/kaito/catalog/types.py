@@ -83,7 +83,7 @@ class InstanceType(_CatalogModel):
 class HuggingFaceSource(_CatalogModel):
     """Where the weights come from."""
 
-    repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     revision: str | None = Field(default=None, description="A 40-hex commit; required for public presets.")
 
     @model_validator(mode="after")
@@ -145,7 +145,7 @@ class ModelPreset(_CatalogModel):
     hugging_face: HuggingFaceSource = Field(alias="huggingFace")
     weights_size: Size = Field(alias="weightsSize")
     runtime: Runtime
-    image_tag: str = Field(alias="imageTag", pattern=r"^[\w][\w.-]{0,127}$")
+    image_tag: str = Field(alias="imageTag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     image_name: str | None = Field(default=None, alias="imageName")
     download_at_runtime: bool = Field(default=False, alias="downloadAtRuntime")
     deprecated: bool = False

@@ -8,6 +8,7 @@ reconcile: progress comes from watch events on owned objects, Machines, Nodes an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import time
@@ -446,9 +447,9 @@ class WorkspaceReconciler:
             config_env=settings,
         )
         distributed = not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
-        await self._apply(workspace, kinds.SERVICE, service_manifest(workspace, distributed))
+        services = [service_manifest(workspace, distributed)]
         if distributed:
-            await self._apply(workspace, kinds.SERVICE, headless_service_manifest(workspace))
+            services.append(headless_service_manifest(workspace))
         desired = workload_manifest(workspace, inputs)
         kind, other = (
             (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
@@ -461,7 +462,13 @@ class WorkspaceReconciler:
             old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
             if old_headless is not None and is_owned_by(old_headless, workspace):
                 await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-        return await self._apply(workspace, kind, desired), None
+        # Concurrently: a Service's ClusterIP allocation can take seconds on a busy apiserver, and the
+        # workload (what readiness waits for) must not queue behind it.
+        workload, *_ = await asyncio.gather(
+            self._apply(workspace, kind, desired),
+            *(self._apply(workspace, kinds.SERVICE, svc) for svc in services),
+        )
+        return workload, None
 
     async def _apply(self, workspace: Mapping[str, Any], kind: Kind, desired: Obj) -> Mapping[str, Any]:
         """Server-side apply, but only when the live object's manifest hash differs from the desired one."""
