@@ -95,8 +95,14 @@ def workspace(i: int) -> dict[str, Any]:
     }
 
 
+def node_name(i: int) -> str:
+    # New names each run: a node recreated under an old name meets its predecessor's stale Lease, is
+    # marked NotReady for a moment, and its pods stay unready (kwok does not re-ready them).
+    return f"{NAMESPACE}-gpu-{i}"
+
+
 def node(i: int) -> dict[str, Any]:
-    name = f"bench-gpu-{i}"
+    name = node_name(i)
     capacity = {"cpu": "6", "memory": "112Gi", "pods": "110", "nvidia.com/gpu": "1"}
     return {
         "apiVersion": "v1",
@@ -128,7 +134,7 @@ def floor_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     inputs = InferenceInputs(
         preset=preset,
         registry="mcr.microsoft.com/aks/kaito",
-        worker_nodes=[f"bench-gpu-{i}"],
+        worker_nodes=[node_name(i)],
         extra_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
     )
     dep = workload_manifest(ws, inputs)
@@ -161,7 +167,7 @@ class Bench:
             existing = {n.metadata.name for n in (await self.core.list_node()).items}
 
             async def mk(i: int) -> None:
-                if f"bench-gpu-{i}" not in existing:
+                if node_name(i) not in existing:
                     await self.core.create_node(node(i))
 
             await bounded([lambda i=i: mk(i) for i in range(N)])  # type: ignore[misc]
@@ -172,7 +178,7 @@ class Bench:
         ready = sum(
             1
             for n in nodes
-            if n.metadata.name.startswith("bench-gpu-")
+            if n.metadata.name.startswith(f"{NAMESPACE}-gpu-")
             and any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
         )
         return ready >= N
