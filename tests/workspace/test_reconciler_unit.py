@@ -212,3 +212,29 @@ async def test_a_create_with_a_lost_answer_never_becomes_a_second_machine() -> N
         await rec.reconcile(Request("default", "ws1"))
     names = {name for verb, kind, name in client.calls if verb == "create" and kind == "Machine"}
     assert len(names) == 1, f"one slot, one name: {names}"
+
+
+async def test_a_refused_status_write_never_blocks_releasing_the_machines() -> None:
+    """A status the apiserver rejects (it once was an enum the CRD lacked) must not keep GPU nodes."""
+    from kaito.runtime.client import InvalidError
+
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    assert client.writes("create", "Machine")
+    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
+    assert ws is not None
+    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    cache.put(kinds.WORKSPACE, ws)
+
+    async def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidError(422, "Invalid", "status.state: Unsupported value")
+
+    client.patch_status = refuse  # type: ignore[method-assign]
+    await rec.reconcile(Request("default", "ws1"))
+    assert client.writes("delete", "Machine"), "the Machines go even though the status write failed"
+    for m in cache.list(kinds.MACHINE):
+        cache.remove(kinds.MACHINE, None, m["metadata"]["name"])
+    await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None and stored["metadata"]["finalizers"] == []

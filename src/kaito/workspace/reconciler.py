@@ -147,15 +147,21 @@ class WorkspaceReconciler:
             return None
         key = _key(workspace)
         machines = self._machines(workspace)
-        status = deleting_status(workspace, len(machines))
-        if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
-            await self._write_status(workspace, status)
+        # Machines first: they are GPU nodes someone pays for, and nothing (a status write the apiserver
+        # refuses, say) may stand between a deleted workspace and their release.
         for machine in machines:
             if not is_deleting(machine):
                 await self.client.delete(kinds.MACHINE, None, name_of(machine))
                 self.events.event(
                     workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
                 )
+        if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
+            try:
+                await self._write_status(workspace, deleting_status(workspace, len(machines)))
+            except ConflictError:
+                raise
+            except ApiError as exc:
+                _log.warning("could not record WorkspaceDeleting; deletion goes on", error=str(exc))
         # Evaluated first: it also clears records of Machines already seen, which a later, emptier cache
         # could no longer confirm.
         settled = self.expectations.satisfied(key, self._machine_seen)
