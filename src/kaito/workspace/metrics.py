@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kaito.workspace.names import STATE_DELETING, STATE_PENDING, STATES
+from kaito.api.constants import STATE_DELETING, STATE_PENDING
+from kaito.workspace.names import STATES
 from kaito.workspace.objects import get_path, is_deleting, meta
 
 READY_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)

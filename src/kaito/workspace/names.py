@@ -6,6 +6,16 @@ the controller writes, so a typo cannot split a reader from its writer.
 
 from typing import Final
 
+from kaito.api.constants import (
+    STATE_DELETING,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_PROVISIONING,
+    STATE_READY,
+    STATE_RUNNING,
+    STATE_SUCCEEDED,
+)
+
 FIELD_MANAGER: Final = "kaito-workspace-controller"
 CONTROLLER_NAME: Final = "workspace"
 EVENT_SOURCE: Final = "workspace-controller"
@@ -47,14 +57,7 @@ REASON_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
 REASON_CONFIG_MISSING: Final = "ConfigMapNotFound"
 REASON_WORKLOAD_INVALID: Final = "WorkloadInvalid"
 
-# Summary states (status.state).
-STATE_PENDING: Final = "Pending"
-STATE_PROVISIONING: Final = "Provisioning"
-STATE_RUNNING: Final = "Running"
-STATE_READY: Final = "Ready"
-STATE_SUCCEEDED: Final = "Succeeded"
-STATE_FAILED: Final = "Failed"
-STATE_DELETING: Final = "Deleting"
+# Summary states (status.state) this controller writes; the names are the API's own.
 STATES: Final = (
     STATE_PENDING,
     STATE_PROVISIONING,

@@ -18,6 +18,13 @@ from kaito.api.constants import (
     CONDITION_RESOURCE_READY,
     CONDITION_WORKSPACE_DELETING,
     CONDITION_WORKSPACE_READY,
+    STATE_DELETING,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_PROVISIONING,
+    STATE_READY,
+    STATE_RUNNING,
+    STATE_SUCCEEDED,
 )
 from kaito.workspace import names as n
 from kaito.workspace.objects import conditions_of, generation_of, get_path
@@ -120,36 +127,36 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
         conds.append(blocking)
         summary = Cond(CONDITION_WORKSPACE_READY, "False", resource.reason, resource.message)
         state = (
-            n.STATE_FAILED
+            STATE_FAILED
             if failed
-            else (n.STATE_PROVISIONING if res.provisioning or res.worker_nodes else n.STATE_PENDING)
+            else (STATE_PROVISIONING if res.provisioning or res.worker_nodes else STATE_PENDING)
         )
     elif obs.workload_error:
         reason, message = obs.workload_error
         conds.append(Cond(workload_type, "False", reason, message))
         summary = Cond(CONDITION_WORKSPACE_READY, "False", reason, message)
-        state = n.STATE_FAILED
+        state = STATE_FAILED
     elif obs.is_tuning:
         js = job_state(obs.job)
         if js.failed:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", js.reason, js.message)
-            state = n.STATE_FAILED
+            state = STATE_FAILED
         elif js.succeeded:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
             summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_SUCCEEDED, js.message)
-            state = n.STATE_SUCCEEDED
+            state = STATE_SUCCEEDED
         elif js.started:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", js.reason, js.message))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", js.reason, js.message)
-            state = n.STATE_RUNNING
+            state = STATE_RUNNING
         else:
             reason, message = js.reason, js.message
             if obs.pod_problem is not None:
                 reason, message = obs.pod_problem.reason, obs.pod_problem.message
             conds.append(Cond(CONDITION_JOB_STARTED, "False", reason, message))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", reason, message)
-            state = n.STATE_PENDING
+            state = STATE_PENDING
     else:
         ready, detail = workload_ready(obs.workload)
         if ready:
@@ -162,14 +169,14 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
                 )
             )
             summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_READY, "workspace is ready")
-            state = n.STATE_READY
+            state = STATE_READY
         else:
             reason, message = n.REASON_WORKLOAD_PENDING, detail
             if obs.pod_problem is not None:
                 reason, message = obs.pod_problem.reason, obs.pod_problem.message
             conds.append(Cond(CONDITION_INFERENCE_READY, "False", reason, message))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", reason, message)
-            state = n.STATE_RUNNING
+            state = STATE_RUNNING
     conds.append(summary)
     return conds, state
 
@@ -248,7 +255,7 @@ def deleting_status(
         item["observedGeneration"] = before.get("observedGeneration", generation)
     status: dict[str, Any] = {
         "conditions": merged,
-        "state": n.STATE_DELETING,
+        "state": STATE_DELETING,
         "observedGeneration": generation,
     }
     workers = get_path(workspace, "status", "workerNodes")
