@@ -22,6 +22,7 @@ venv: $(VENV)/.stamp
 
 binaries:
 	@bash hack/cluster/build.sh >/dev/null
+	@bash hack/build-helm.sh >/dev/null
 
 cluster-up: venv binaries
 	@$(PY) -m e2e.cluster up
@@ -33,6 +34,7 @@ cluster-down: venv
 manifests: venv
 	$(PY) hack/gen_crds.py
 	$(PY) hack/gen_manifests.py
+	$(PY) hack/gen_chart.py
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
