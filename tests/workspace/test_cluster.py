@@ -248,6 +248,16 @@ async def test_failed_job_surfaces_its_reason(
     )
 
 
+def node_settled(cluster: LocalCluster, name: str) -> bool:
+    got = cluster.get_json("node", name) or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (got.get("status") or {}).get("conditions") or []
+    )
+    taints = {t.get("key") for t in (got.get("spec") or {}).get("taints") or []}
+    return ready and "node.kubernetes.io/not-ready" not in taints
+
+
 async def test_unschedulable_pod_surfaces_its_reason(
     cluster: LocalCluster, namespace: str, workspace_controller: RunningController
 ) -> None:
@@ -258,6 +268,9 @@ async def test_unschedulable_pod_surfaces_its_reason(
     node["status"]["allocatable"]["nvidia.com/gpu"] = "0"
     cluster.kubectl("create", "-f", "-", input=json.dumps(node))
     try:
+        # A new node carries node.kubernetes.io/not-ready until the node-lifecycle controller sees it Ready;
+        # a pod scheduled before that is refused for the taint, not for the GPU this test is about.
+        await until(lambda: node_settled(cluster, node["metadata"]["name"]), "node Ready and untainted", 60)
         cluster.apply(inference_ws("ws-unsched", namespace))
         await until(
             lambda: (
