@@ -410,11 +410,10 @@ class WorkspaceReconciler:
                 # it fills this slot; the expectation stands until the cache shows it.
                 continue
             except ApiError as exc:
-                if 400 <= exc.status < 500 and exc.status != 429:
-                    # Refused: it will never appear.
-                    self.expectations.observe(key, name)
-                # Otherwise (5xx, 429, a dropped connection) the create may have landed: keep expecting the
-                # name, so the next pass waits for the cache instead of creating a second Machine.
+                # Even if this create landed (a lost answer), the retry reuses the same name and meets
+                # AlreadyExists, so the expectation can go: keeping it would stall the workspace until it
+                # times out.
+                self.expectations.observe(key, name)
                 message = f"creating machine {name}: {exc}"
                 self.events.event(workspace, "Warning", n.REASON_MACHINE_CREATE_FAILED, message)
                 return created, message
