@@ -93,7 +93,8 @@ def audit_position(cluster: LocalCluster) -> int:
     return sum(1 for _ in cluster.audit_events())
 
 
-@pytest.fixture(scope="session")
+# Module scope: it watches every namespace, so it must be gone before other suites run their own controllers.
+@pytest.fixture(scope="module")
 async def workspace_controller(cluster: LocalCluster) -> AsyncIterator[RunningController]:
     await asyncio.to_thread(_install_crds, cluster)
     await asyncio.to_thread(_install_templates, cluster)
