@@ -7,7 +7,8 @@ Not a test: it prints figures, one line a run, in a shape that compares across c
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
 ``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up),
-``BENCH_CONTROLLER_ARGS`` (extra flags for the controller).
+``BENCH_CONTROLLER_ARGS`` (extra flags for the controller), ``BENCH_MEMPROFILE=1`` (run the controller
+under tracemalloc and write where its memory lives to ``.cluster/bench-logs/memprofile.txt``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from kaito.workspace.inference import InferenceInputs, service_manifest, workloa
 N = int(os.environ.get("BENCH_N", "200"))
 REST_S = float(os.environ.get("BENCH_REST_S", "120"))
 PROVISION = os.environ.get("BENCH_PROVISION", "") == "1"
+MEMPROFILE = os.environ.get("BENCH_MEMPROFILE", "") == "1"
 PRESET = os.environ.get("BENCH_PRESET", "phi-3-mini-4k-instruct")
 INSTANCE_TYPE = os.environ.get("BENCH_INSTANCE_TYPE", "Standard_NC6s_v3")
 # A fresh namespace each run: the previous run's may still be terminating.
@@ -374,9 +376,15 @@ async def main() -> None:
             log(f"floor_s={floor_s:.1f}")
         bindir = Path(sys.executable).parent
         metrics_port, probe_port = free_port(), free_port()
+        os.environ.setdefault("BENCH_MEMPROFILE_OUT", str(logs / "memprofile.txt"))
+        controller_cmd = (
+            [sys.executable, str(REPO / "bench" / "memprofile.py")]
+            if MEMPROFILE
+            else [str(bindir / "kaito-workspace-controller")]
+        )
         ctrl = start_process(
             [
-                str(bindir / "kaito-workspace-controller"),
+                *controller_cmd,
                 f"--kubeconfig={kubeconfig}",
                 "--leader-elect=false",
                 f"--metrics-bind-address=127.0.0.1:{metrics_port}",
@@ -419,6 +427,11 @@ async def main() -> None:
         rest_writes = int(writes(after_text) - before)
         errors = int(metric_sum(after_text, "controller_runtime_reconcile_errors_total"))
         rss = rss_mib(ctrl.pid)
+        if MEMPROFILE:
+            profile = os.environ["BENCH_MEMPROFILE_OUT"]
+            ctrl.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(5)
+            log(f"tracemalloc profile in {profile} (rss_mib includes tracemalloc's own overhead)")
         delete_s = await bench.delete_all()
         ratio = ready_s / floor_s if floor_s else float("nan")
         mode = " mode=provision" if PROVISION else ""

@@ -18,7 +18,7 @@ import structlog
 from kaito.catalog import load_catalog
 from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
 from kaito.runtime.client import load_api_client
-from kaito.runtime.memory import limit_malloc_arenas
+from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer
 from kaito.workspace import names
 from kaito.workspace.catalog_source import CatalogPresets
 from kaito.workspace.config import DEFAULT_REGISTRY, DEFAULT_RELEASE_NAMESPACE, ControllerConfig
@@ -164,6 +164,7 @@ def _webhook_runnable(args: argparse.Namespace, catalog: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()
+    limit_tls_read_buffer()
     args = parse_args(argv)
     configure_logging(args.log_format, args.log_level)
     _log.info(

@@ -18,7 +18,7 @@ from kaito.workspace.nodes import selector_matches
 from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
 from kaito.workspace.presets import PresetSource
 from kaito.workspace.reconciler import WorkspaceReconciler
-from kaito.workspace.slim import slim_node, slim_pod
+from kaito.workspace.slim import slim_node, slim_pod, slim_revision, slim_workload
 
 OWNED_KINDS: tuple[Kind, ...] = (
     kinds.DEPLOYMENT,
@@ -34,13 +34,14 @@ def cache_options() -> dict[Kind, ByKind]:
     """Per-kind cache restrictions: only our labelled workloads, Machines and pods, and slim Nodes and pods,
     so memory scales with the workspaces rather than with the cluster."""
     ours = ByKind(label_selector=LABEL_WORKSPACE)
+    workloads = ByKind(label_selector=LABEL_WORKSPACE, transform=slim_workload)
     return {
-        kinds.DEPLOYMENT: ours,
-        kinds.STATEFULSET: ours,
+        kinds.DEPLOYMENT: workloads,
+        kinds.STATEFULSET: workloads,
         kinds.SERVICE: ours,
-        kinds.JOB: ours,
+        kinds.JOB: workloads,
         kinds.MACHINE: ours,
-        kinds.CONTROLLER_REVISION: ByKind(label_selector=n.LABEL_REVISION_WORKSPACE),
+        kinds.CONTROLLER_REVISION: ByKind(label_selector=n.LABEL_REVISION_WORKSPACE, transform=slim_revision),
         kinds.POD: ByKind(label_selector=LABEL_WORKSPACE, transform=slim_pod),
         kinds.NODE: ByKind(transform=slim_node),
     }

@@ -1,12 +1,16 @@
-"""Cache transforms that keep only what the controller reads from Nodes and Pods.
+"""Cache transforms that keep only what the controller reads from Nodes, Pods, workloads and revisions.
 
 A real node carries kilobytes of image lists and addresses; keeping 200 of those (and every pod of every
-workspace) whole would blow the controller's memory budget, so the informer stores a slim copy.
+workspace) whole would blow the controller's memory budget, so the informer stores a slim copy. The
+workloads we own are compared by their manifest-hash annotation and judged by their status, never by
+their pod template, which is two thirds of a Deployment's size in memory (13 of 21 KiB measured).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kaito.runtime.informer import strip_managed_fields
 
 Object = dict[str, Any]
 
@@ -53,3 +57,20 @@ def slim_pod(obj: Object) -> Object:
         "spec": {"nodeName": (obj.get("spec") or {}).get("nodeName")},
         "status": {k: status[k] for k in keep if k in status},
     }
+
+
+def slim_workload(obj: Object) -> Object:
+    """A Deployment/StatefulSet/Job without its pod template (``spec.replicas`` and status stay)."""
+    strip_managed_fields(obj)
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.pop("template", None)
+    return obj
+
+
+def slim_revision(obj: Object) -> Object:
+    """A ControllerRevision without its ``data`` (the spec snapshot): history is pruned by revision
+    number and matched by the spec-hash annotation, so the snapshot itself is only for users to read."""
+    strip_managed_fields(obj)
+    obj.pop("data", None)
+    return obj
