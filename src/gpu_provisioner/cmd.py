@@ -25,7 +25,7 @@ from gpu_provisioner.options import Options, parse_options
 from kaito.catalog import CatalogError, load_catalog
 from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, ManagerOptions, configure_logging
 from kaito.runtime.client.config import load_api_client
-from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer
+from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 
 log = structlog.get_logger("gpu_provisioner")
 FIELD_MANAGER = "gpu-provisioner"
@@ -155,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_tls_read_buffer()
     opts = parse_options(argv)
     configure_logging(opts.log_format, opts.log_level)
+    settle_gc()
     try:
         return asyncio.run(serve(opts))
     except KeyboardInterrupt:
