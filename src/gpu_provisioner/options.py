@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gpu_provisioner.cloudprovider.aks import AKSConfig
+from kaito.runtime.flags import non_negative_float, parse_bool, positive_int
 
 _DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -30,15 +31,6 @@ def parse_duration(text: str) -> float:
     if not text:
         raise argparse.ArgumentTypeError("empty duration")
     return total
-
-
-def parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "t", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "f", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +109,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=_env(env, "LEADER_ELECTION_NAME", default="gpu-provisioner-leader-election"),
     )
     p.add_argument("--leader-election-namespace", default=_env(env, "LEADER_ELECTION_NAMESPACE", default=""))
-    p.add_argument("--kube-api-qps", type=float, default=float(_env(env, "KUBE_CLIENT_QPS", default="200")))
-    p.add_argument("--kube-api-burst", type=int, default=int(_env(env, "KUBE_CLIENT_BURST", default="300")))
+    p.add_argument(
+        "--kube-api-qps", type=non_negative_float, default=float(_env(env, "KUBE_CLIENT_QPS", default="200"))
+    )
+    p.add_argument(
+        "--kube-api-burst", type=positive_int, default=int(_env(env, "KUBE_CLIENT_BURST", default="300"))
+    )
     p.add_argument(
         "--machine-registration-ttl",
         type=parse_duration,
@@ -143,7 +139,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=parse_duration(_env(env, "CLOUD_OPERATION_TIMEOUT", default="30m")),
         help="upper bound on one create or delete including its wait (default 30m)",
     )
-    p.add_argument("--max-concurrent-reconciles", type=int, default=10)
+    p.add_argument("--max-concurrent-reconciles", type=positive_int, default=10)
     p.add_argument(
         "--machine-selector",
         default=_env(env, "MACHINE_SELECTOR", default=""),

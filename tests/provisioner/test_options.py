@@ -57,6 +57,9 @@ def test_bad_values() -> None:
         parse_duration("soon")
     with pytest.raises(argparse.ArgumentTypeError):
         parse_bool("maybe")
+    for flag in ("--max-concurrent-reconciles=0", "--kube-api-burst=0", "--kube-api-qps=-1"):
+        with pytest.raises(SystemExit):
+            parse_options([flag], env={})
 
 
 def test_help_lists_upstream_flag_names(capsys: pytest.CaptureFixture[str]) -> None:

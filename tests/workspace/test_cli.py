@@ -59,3 +59,20 @@ def test_kubeconfig_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_args([]).kubeconfig == "/env/kc"
     with pytest.raises(SystemExit):
         parse_args(["--leader-elect=maybe"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--max-concurrent-reconciles=0", "must be at least 1, got 0"),
+        ("--kube-api-burst=-5", "must be at least 1, got -5"),
+        ("--kube-api-qps=-1", "must be 0 or more"),
+        ("--kube-api-qps=nan", "must be 0 or more"),
+        ("--max-concurrent-reconciles=many", "invalid integer 'many'"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(flag: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args([flag])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

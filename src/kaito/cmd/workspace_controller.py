@@ -18,7 +18,8 @@ import structlog
 from kaito.catalog import load_catalog
 from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
 from kaito.runtime.client import load_api_client
-from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer
+from kaito.runtime.flags import non_negative_float, parse_bool, positive_int
+from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 from kaito.workspace import names
 from kaito.workspace.catalog_source import CatalogPresets
 from kaito.workspace.config import DEFAULT_REGISTRY, DEFAULT_RELEASE_NAMESPACE, ControllerConfig
@@ -28,15 +29,6 @@ from kaito.workspace.metrics import WorkspaceMetrics
 
 LEADER_ELECTION_ID = "kaito-workspace-controller"
 _log = structlog.get_logger("kaito.cmd.workspace")
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def _toleration(value: str) -> dict[str, str]:
@@ -63,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--health-probe-bind-address", default=":8081", help='/healthz and /readyz; "0" disables')
     p.add_argument(
         "--leader-elect",
-        type=_bool,
+        type=parse_bool,
         nargs="?",
         const=True,
         default=True,
@@ -74,9 +66,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="namespace of the Lease (default: the release namespace)",
     )
-    p.add_argument("--kube-api-qps", type=float, default=100.0, help="client-side QPS to the apiserver")
-    p.add_argument("--kube-api-burst", type=int, default=200, help="client-side burst to the apiserver")
-    p.add_argument("--max-concurrent-reconciles", type=int, default=16)
+    p.add_argument(
+        "--kube-api-qps", type=non_negative_float, default=100.0, help="client-side QPS to the apiserver"
+    )
+    p.add_argument(
+        "--kube-api-burst", type=positive_int, default=200, help="client-side burst to the apiserver"
+    )
+    p.add_argument(
+        "--max-concurrent-reconciles",
+        type=positive_int,
+        default=ControllerConfig.max_concurrent_reconciles,
+        help="workspaces reconciled at once (default %(default)s)",
+    )
     p.add_argument(
         "--preset-registry",
         default=env("PRESET_REGISTRY_NAME", DEFAULT_REGISTRY),
@@ -97,7 +98,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default="info")
     p.add_argument(
         "--enable-webhook",
-        type=_bool,
+        type=parse_bool,
         nargs="?",
         const=True,
         default=False,
@@ -174,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         release_namespace=args.release_namespace,
         registry=args.preset_registry,
     )
-    return run_manager(build(args))
+    manager = build(args)
+    settle_gc()
+    return run_manager(manager)
 
 
 if __name__ == "__main__":

@@ -22,4 +22,7 @@ class ControllerConfig:
     # Safety nets only: progress is driven by watch events; these bound how long a lost event can stall.
     provisioning_requeue_seconds: float = 60.0
     deleting_requeue_seconds: float = 30.0
-    max_concurrent_reconciles: int = 16
+    # A reconcile mostly waits on the apiserver, and a burst's Service applies wait seconds for ClusterIP
+    # allocation, which the apiserver serializes: 16 workers held the bench's 200 Deployments back behind
+    # them (ratio ~1.4), 32 do not (~1.1) for ~3 MiB more.
+    max_concurrent_reconciles: int = 32
