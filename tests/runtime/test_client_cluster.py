@@ -160,6 +160,13 @@ async def test_rate_limit_and_request_metrics(cluster: Any, namespace: str) -> N
             )
             == 1
         )
+        # The 10 GETs beyond the burst waited for the bucket, and the wait is on the dashboard.
+        waits = {"verb": "GET", "host": host}
+        assert (
+            metrics.registry.get_sample_value("rest_client_rate_limiter_duration_seconds_count", waits) == 15
+        )
+        waited = metrics.registry.get_sample_value("rest_client_rate_limiter_duration_seconds_sum", waits)
+        assert waited is not None and waited >= 0.45 * 10 / 2
     finally:
         await client.close()
 

@@ -135,6 +135,20 @@ class RuntimeMetrics:
             ["code", "method", "host"],
             registry=r,
         )
+        # client-go's rest client latency histograms: same names, labels and buckets.
+        self.rest_client_request_duration_seconds, self.rest_client_rate_limiter_duration_seconds = (
+            Histogram(
+                name,
+                f"{what} latency in seconds. Broken down by verb, and host.",
+                ["verb", "host"],
+                buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+                registry=r,
+            )
+            for name, what in (
+                ("rest_client_request_duration_seconds", "Request"),
+                ("rest_client_rate_limiter_duration_seconds", "Client side rate limiter"),
+            )
+        )
         self.leader_election_master_status = Gauge(
             "leader_election_master_status",
             "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, "
