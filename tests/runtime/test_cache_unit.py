@@ -106,3 +106,28 @@ def test_kind_paths() -> None:
     assert kinds.DEPLOYMENT.api_version == "apps/v1" and kinds.POD.api_version == "v1"
     assert kinds.DEPLOYMENT.matches({"apiVersion": "apps/v1beta1", "kind": "Deployment"})
     assert kinds.CONFIGMAP.stamp({"metadata": {}})["apiVersion"] == "v1"
+
+
+def test_label_index_serves_equality_selectors() -> None:
+    client = Client(Transport(NativeConnection("http://127.0.0.1:1"), qps=0, burst=0))
+    cache = Cache(client)
+    pods = cache.informer(kinds.POD)
+    for i in range(50):
+        pods.store.put(f"ns/p{i}", obj(f"p{i}", labels={"ws": f"w{i % 5}", "tier": "a" if i % 2 else "b"}))
+    pods.store.put("other/q", obj("q", ns="other", labels={"ws": "w1", "tier": "a"}))
+    unindexed = {
+        sel: sorted(o["metadata"]["name"] for o in cache.list(kinds.POD, "ns", label_selector=sel))
+        for sel in ("ws=w1", "ws=w1,tier=a", "ws in (w1,w2)", "ws!=w1,tier=b", "tier=a")
+    }
+    cache.index_label(kinds.POD, "ws")
+    # The bucket read gives exactly what testing every object gave, namespace and other terms included.
+    for sel, names in unindexed.items():
+        assert sorted(o["metadata"]["name"] for o in cache.list(kinds.POD, "ns", label_selector=sel)) == names
+    assert len(unindexed["ws=w1"]) == 10
+    assert [o["metadata"]["name"] for o in cache.list(kinds.POD, "other", label_selector={"ws": "w1"})] == [
+        "q"
+    ]
+    # Reads the bucket, not the store: an object the index does not list is not returned.
+    assert pods.store.index_keys("label:ws", "w1")[0] == "ns/p1"
+    pods.store.put("ns/p1", obj("p1", labels={"ws": "w4"}))
+    assert "p1" not in [o["metadata"]["name"] for o in cache.list(kinds.POD, "ns", label_selector="ws=w1")]

@@ -104,6 +104,10 @@ def setup_workspace_controller(
     metrics: WorkspaceMetrics | None = None,
 ) -> tuple[Controller, WorkspaceReconciler]:
     cache = host.cache
+    # Every reconcile lists its workspace's pods, Machines and revisions by these labels.
+    cache.index_label(kinds.POD, LABEL_WORKSPACE)
+    cache.index_label(kinds.MACHINE, LABEL_WORKSPACE)
+    cache.index_label(kinds.CONTROLLER_REVISION, n.LABEL_REVISION_WORKSPACE)
     reconciler = WorkspaceReconciler(cache, client, presets, config, events, metrics)
     builder = Builder(host, n.CONTROLLER_NAME).for_(kinds.WORKSPACE)
     for kind in OWNED_KINDS:

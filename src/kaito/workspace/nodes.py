@@ -76,11 +76,12 @@ def belongs_to_other_workspace(node: Mapping[str, Any], workspace: Mapping[str, 
 def node_qualifies(node: Mapping[str, Any], workspace: Mapping[str, Any]) -> bool:
     """Ready, matching the selector and instance type, and not another workspace's dedicated node."""
     resource = workspace.get("resource") or {}
+    # The selector first: it turns away nearly every node of a big cluster with a dict lookup or two.
     return (
-        node_is_ready(node)
+        selector_matches(resource.get("labelSelector"), labels_of(node))
+        and node_is_ready(node)
         and not get_path(node, "spec", "unschedulable")
         and not node.get("metadata", {}).get("deletionTimestamp")
-        and selector_matches(resource.get("labelSelector"), labels_of(node))
         and instance_type_matches(node, str(resource.get("instanceType") or ""))
         and not belongs_to_other_workspace(node, workspace)
     )

@@ -84,6 +84,9 @@ class Store:
     def indexers(self) -> dict[str, IndexFunc]:
         return dict(self._indexers)
 
+    def has_index(self, name: str) -> bool:
+        return name in self._indexers
+
     def add_indexer(self, name: str, fn: IndexFunc) -> None:
         """Adds an index (indexing what is already stored). Adding a name twice replaces it."""
         self._indexers[name] = fn
