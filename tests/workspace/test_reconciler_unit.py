@@ -135,6 +135,35 @@ async def test_delete_waits_for_machines_then_drops_finalizer() -> None:
     assert stored is not None and stored["metadata"]["finalizers"] == []
 
 
+async def test_a_released_workspace_is_not_patched_again_from_a_stale_cache() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
+    assert ws is not None
+    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    ws["status"]["conditions"].append({"type": "WorkspaceDeleting", "status": "True", "reason": "x"})
+    cache.put(kinds.WORKSPACE, ws)
+    for m in cache.list(kinds.MACHINE):
+        cache.remove(kinds.MACHINE, None, m["metadata"]["name"])
+    client.sync = False  # the apiserver deletes the workspace; the cache has not heard yet
+    await rec.reconcile(Request("default", "ws1"))
+    assert len(client.writes("patch", "Workspace")) >= 1
+    before = len(client.calls)
+    await rec.reconcile(Request("default", "ws1"))
+    assert client.calls[before:] == [], "the finalizer is gone already: a second removal would 404"
+    # The same name created anew (another uid) is a new workspace.
+    cache.remove(kinds.WORKSPACE, "default", "ws1")
+    await rec.reconcile(Request("default", "ws1"))
+    client.sync = True
+    fresh = workspace()
+    fresh["metadata"]["uid"] = "another-uid"
+    cache.put(kinds.WORKSPACE, fresh)
+    await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None and stored["metadata"].get("finalizers") == ["workspace.finalizer.kaito.sh"]
+
+
 async def test_tuning_creates_config_copy_and_job_once() -> None:
     cache, client, rec, _ = make()
     cache.put(kinds.WORKSPACE, tuning_workspace())

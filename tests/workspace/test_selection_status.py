@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from kaito.workspace.expectations import MachineExpectations
 from kaito.workspace.nodes import choose_nodes, selector_matches
@@ -145,7 +146,8 @@ def test_status_is_stable_and_transitions_are_events() -> None:
     s2 = compute_status(Observation(ws, ready_res, workload=deployment), now=datetime(2027, 1, 1, tzinfo=UTC))
     assert s2["state"] == "Ready"
     changes = {t.type: t for t in transitions(ws, s2)}
-    assert set(changes) == {"InferenceReady", "WorkspaceReady"}
+    # InferenceReady=True came with WorkspaceReady=True, which implies it: one Event, not two.
+    assert set(changes) == {"WorkspaceReady"}
     assert conds["ResourceReady"]["lastTransitionTime"] == s2["conditions"][0]["lastTransitionTime"]
 
 
@@ -175,3 +177,25 @@ def test_tuning_status_from_job() -> None:
     s = compute_status(Observation(ws, quota))
     assert s["state"] == "Failed"
     assert {c["type"]: c["reason"] for c in s["conditions"]}["ResourceReady"] == "QuotaExceeded"
+
+
+def _conds(**conds: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "conditions": [{"type": t, "status": st, "reason": r, "message": "m"} for t, (st, r) in conds.items()]
+    }
+
+
+def test_events_are_failures_recoveries_and_outcomes() -> None:
+    def news(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, str, bool]]:
+        return {(t.type, t.status, t.warning) for t in transitions({"status": old}, new)}
+
+    pending = _conds(ResourceReady=("True", "NodesReady"), WorkspaceReady=("False", "WorkloadNotReady"))
+    # A step done on the way is no news; the outcome is.
+    assert news({}, pending) == set()
+    ready = _conds(ResourceReady=("True", "NodesReady"), WorkspaceReady=("True", "WorkspaceReady"))
+    assert news(pending, ready) == {("WorkspaceReady", "True", False)}
+    # A failure is a Warning, its recovery is news, and a Ready workspace going back to pending is news.
+    failed = _conds(ResourceReady=("False", "QuotaExceeded"), WorkspaceReady=("False", "WorkloadNotReady"))
+    assert news(pending, failed) == {("ResourceReady", "False", True)}
+    assert news(failed, pending) == {("ResourceReady", "True", False)}
+    assert news(ready, pending) == {("WorkspaceReady", "False", False)}

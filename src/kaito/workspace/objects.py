@@ -45,6 +45,10 @@ def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return value if isinstance(value, Mapping) else {}
 
 
+def uid_of(obj: Mapping[str, Any]) -> str:
+    return str(meta(obj).get("uid") or "")
+
+
 def generation_of(obj: Mapping[str, Any]) -> int:
     return int(meta(obj).get("generation") or 0)
 

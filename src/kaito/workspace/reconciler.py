@@ -64,6 +64,7 @@ from kaito.workspace.objects import (
     name_of,
     namespace_of,
     stable_hash,
+    uid_of,
     workspace_labels,
 )
 from kaito.workspace.podspec import manifest_hash, stamp_hash
@@ -116,6 +117,9 @@ class WorkspaceReconciler:
         # The status each workspace was last patched to, and when: the cache may not show our own write yet,
         # and writing (and announcing) the same transition twice is what this avoids.
         self._written: dict[str, tuple[float, Obj]] = {}
+        # Workspaces (key -> uid) whose finalizer we removed: the apiserver has deleted them, and reconciles
+        # that the cache's last view of them still triggers have nothing left to do (their patch would 404).
+        self._released: dict[str, str] = {}
 
     # -- entry -----------------------------------------------------------------------------------------
 
@@ -124,6 +128,9 @@ class WorkspaceReconciler:
         if workspace is None:
             self.expectations.forget(str(request))
             self._written.pop(str(request), None)
+            self._released.pop(str(request), None)
+            return None
+        if self._released.get(str(request)) == uid_of(workspace):
             return None
         try:
             if is_deleting(workspace):
@@ -170,6 +177,7 @@ class WorkspaceReconciler:
             return Result(requeue_after=self.config.deleting_requeue_seconds)
         await self._remove_finalizer(workspace)
         self.expectations.forget(key)
+        self._released[key] = uid_of(workspace)
         return None
 
     async def _remove_finalizer(self, workspace: Mapping[str, Any]) -> None:

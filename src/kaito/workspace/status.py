@@ -18,6 +18,7 @@ from kaito.api.constants import (
     CONDITION_RESOURCE_READY,
     CONDITION_WORKSPACE_DELETING,
     CONDITION_WORKSPACE_READY,
+    CONDITION_WORKSPACE_SUCCEEDED,
     STATE_DELETING,
     STATE_FAILED,
     STATE_PENDING,
@@ -288,8 +289,16 @@ _PROGRESS_REASONS = {
 }
 
 
+# Conditions whose turning True is news on its own; the others (ResourceReady, InferenceReady, ...) are steps
+# that the summary condition reports, and `kubectl describe` shows their times in the conditions anyway.
+_NEWS_CONDITIONS = {CONDITION_WORKSPACE_READY, CONDITION_WORKSPACE_SUCCEEDED, CONDITION_JOB_STARTED}
+
+
 def transitions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Transition]:
-    """Conditions whose status or reason changed: each becomes an Event (Warning for failures)."""
+    """Condition changes worth an Event: every failure (a Warning), a recovery from one, and the outcome
+    (WorkspaceReady, WorkspaceSucceeded, JobStarted turning True, or False again). Progress is no news:
+    at 200 workspaces an Event per step would double the writes of a rollout, all of them on the apiserver
+    the rollout waits on."""
     before = {str(c.get("type")): c for c in conditions_of(old)}
     out: list[Transition] = []
     for cond in new.get("conditions") or []:
@@ -297,12 +306,16 @@ def transitions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Transiti
         if prev is not None and prev.get("status") == cond["status"] and prev.get("reason") == cond["reason"]:
             continue
         warning = cond["status"] == "False" and cond["reason"] not in _PROGRESS_REASONS
-        quiet_before = prev is None or (
-            prev.get("status") == cond["status"] and prev.get("reason") in _PROGRESS_REASONS
+        recovered = (
+            cond["status"] == "True"
+            and prev is not None
+            and prev.get("status") == "False"
+            and prev.get("reason") not in _PROGRESS_REASONS
         )
-        if quiet_before and cond["status"] != "True" and not warning:
-            # "Still in progress" (newly, or for another step) is no news; at 200 workspaces these Events
-            # would double the writes of a rollout.
-            continue
-        out.append(Transition(cond["type"], cond["status"], cond["reason"], cond["message"], warning))
+        # The outcome, and its loss (a Ready workspace whose pods went away, a rollout in progress).
+        outcome = cond["type"] in _NEWS_CONDITIONS and (
+            cond["status"] == "True" or (prev is not None and prev.get("status") == "True")
+        )
+        if warning or recovered or outcome:
+            out.append(Transition(cond["type"], cond["status"], cond["reason"], cond["message"], warning))
     return out
