@@ -30,6 +30,7 @@ from typing import Any
 
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio import watch as k8s_watch
 from kubernetes_asyncio.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +155,45 @@ class Bench:
         self.apps = k8s.AppsV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
 
+    async def quiesce(self, limit_s: float = 300) -> None:
+        """Waits until no earlier run's namespace or nodes are still being deleted: that clean-up loads the
+        same apiserver and would be measured as part of this run's floor."""
+
+        async def quiet() -> bool:
+            namespaces = (await self.core.list_namespace()).items
+            leftovers = [
+                ns.metadata.name
+                for ns in namespaces
+                if ns.metadata.name.startswith("bench-") and ns.metadata.name != NAMESPACE
+            ]
+            nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
+            return not leftovers and not nodes
+
+        if not await quiet():
+            log("waiting for an earlier run's namespace and nodes to go")
+            await self.until(quiet, "earlier bench runs cleaned up", limit_s)
+
+    async def cleanup(self, limit_s: float = 180) -> None:
+        """Deletes the namespace and waits for it to go, while the controller still runs to finalize any
+        Workspace a failed run left behind; then the pre-made nodes."""
+        with contextlib.suppress(ApiException):
+            await self.core.delete_namespace(NAMESPACE)
+
+        async def gone() -> bool:
+            try:
+                await self.core.read_namespace(NAMESPACE)
+            except ApiException as exc:
+                return exc.status == 404
+            return False
+
+        with contextlib.suppress(TimeoutError):
+            await self.until(gone, "namespace deleted", limit_s)
+        if not PROVISION:
+            with contextlib.suppress(ApiException):
+                await self.core.delete_collection_node(label_selector="kaito.sh/bench=true")
+
     async def setup(self) -> None:
+        await self.quiesce()
         kubectl(
             self.kubeconfig,
             "apply",
@@ -191,27 +230,85 @@ class Bench:
             async with asyncio.timeout(limit_s):
                 # The observer polls on purpose: it must not share the controller's watch machinery.
                 while not await probe():  # noqa: ASYNC110
-                    await asyncio.sleep(0.25)
+                    await asyncio.sleep(0.5)
         except TimeoutError:
             raise TimeoutError(f"{what} not reached in {limit_s}s") from None
         return time.monotonic() - start
+
+    async def until_count(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        done: Callable[[dict[str, Any]], bool],
+        what: str,
+        limit_s: float,
+    ) -> None:
+        """Returns once N objects of ``plural`` in the namespace satisfy ``done``, seen through a watch of the
+        bench's own client (not the controller's machinery): a watch sees each change when it happens, where
+        polling would lag by its interval and load the apiserver both runs share with every list."""
+        state: dict[str, bool] = {}
+        try:
+            async with asyncio.timeout(limit_s):
+                while True:
+                    listed = await self.custom.list_namespaced_custom_object(
+                        group, version, NAMESPACE, plural
+                    )
+                    state = {o["metadata"]["name"]: done(o) for o in listed["items"]}
+                    if sum(state.values()) >= N:
+                        return
+                    stream = k8s_watch.Watch()
+                    try:
+                        async for event in stream.stream(
+                            self.custom.list_namespaced_custom_object,
+                            group,
+                            version,
+                            NAMESPACE,
+                            plural,
+                            resource_version=listed["metadata"]["resourceVersion"],
+                            timeout_seconds=120,
+                        ):
+                            obj = event["object"]
+                            if event["type"] == "DELETED":
+                                state.pop(obj["metadata"]["name"], None)
+                            elif event["type"] in ("ADDED", "MODIFIED"):
+                                state[obj["metadata"]["name"]] = done(obj)
+                            if sum(state.values()) >= N:
+                                return
+                    except ApiException:
+                        pass  # expired resourceVersion: list again
+                    finally:
+                        stream.stop()
+        except TimeoutError:
+            raise TimeoutError(f"{what} not reached in {limit_s}s ({sum(state.values())}/{N})") from None
 
     # ---------------------------------------------------------------- floor
     async def floor(self) -> float:
         objs = [floor_objects(i) for i in range(N)]
         start = time.monotonic()
 
+        services_done: list[float] = []
+
         async def create(dep: dict[str, Any], svc: dict[str, Any]) -> None:
-            await self.apps.create_namespaced_deployment(NAMESPACE, dep)
-            await self.core.create_namespaced_service(NAMESPACE, svc)
+            # Both at once, as the controller does: a Service's ClusterIP allocation is serialized in the
+            # apiserver and must not hold back the Deployment that readiness waits for.
+            await asyncio.gather(
+                self.apps.create_namespaced_deployment(NAMESPACE, dep),
+                self.core.create_namespaced_service(NAMESPACE, svc),
+            )
+            services_done.append(time.monotonic() - start)
 
         await bounded([lambda d=d, s=s: create(d, s) for d, s in objs])  # type: ignore[misc]
+        log(f"floor: all objects created after {max(services_done):.1f}s")
 
-        async def available() -> bool:
-            deps = (await self.apps.list_namespaced_deployment(NAMESPACE)).items
-            return sum(1 for d in deps if (d.status.available_replicas or 0) >= 1) >= N
-
-        await self.until(available, "floor Deployments Available", 600)
+        await self.until_count(
+            "apps",
+            "v1",
+            "deployments",
+            lambda d: int((d.get("status") or {}).get("availableReplicas") or 0) >= 1,
+            "floor Deployments Available",
+            600,
+        )
         took = time.monotonic() - start
         await self.apps.delete_collection_namespaced_deployment(NAMESPACE)
         for svc in (await self.core.list_namespaced_service(NAMESPACE)).items:
@@ -230,17 +327,12 @@ class Bench:
         got = await self.custom.list_namespaced_custom_object("kaito.sh", "v1alpha1", NAMESPACE, "workspaces")
         return list(got["items"])
 
-    async def all_ready(self) -> bool:
-        items = await self.workspaces()
-        ready = sum(
-            1
-            for w in items
-            if any(
-                c.get("type") == "WorkspaceReady" and c.get("status") == "True"
-                for c in (w.get("status") or {}).get("conditions") or []
-            )
+    @staticmethod
+    def ready(ws: dict[str, Any]) -> bool:
+        return any(
+            c.get("type") == "WorkspaceReady" and c.get("status") == "True"
+            for c in (ws.get("status") or {}).get("conditions") or []
         )
-        return ready >= N
 
     async def apply_workspaces(self) -> float:
         start = time.monotonic()
@@ -252,7 +344,9 @@ class Bench:
                 for i in range(N)
             ]
         )
-        await self.until(self.all_ready, "all workspaces WorkspaceReady", 1200)
+        await self.until_count(
+            "kaito.sh", "v1alpha1", "workspaces", self.ready, "all workspaces WorkspaceReady", 1200
+        )
         return time.monotonic() - start
 
     async def delete_all(self) -> float:
@@ -446,15 +540,34 @@ async def main() -> None:
             for m in ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
         }
         log("controller requests by method: " + json.dumps(per_verb))
+        throttled = metric_sum(after_text, "rest_client_rate_limiter_duration_seconds_sum")
+        log(f"controller client-side rate limiter: {throttled:.1f}s waited in all")
+        for verb in ("POST", "PATCH"):
+            count = metric_sum(
+                after_text,
+                "rest_client_request_duration_seconds_count",
+                lambda lb, v=verb: f'verb="{v}"' in lb,
+            )
+            total = metric_sum(
+                after_text, "rest_client_request_duration_seconds_sum", lambda lb, v=verb: f'verb="{v}"' in lb
+            )
+            log(
+                f"controller {verb} latency as the controller saw it: {total / max(count, 1):.3f}s on average"
+            )
+        reconciles = metric_sum(after_text, "controller_runtime_reconcile_time_seconds_count")
+        busy = metric_sum(after_text, "controller_runtime_reconcile_time_seconds_sum")
+        queued = metric_sum(after_text, "workqueue_queue_duration_seconds_sum")
+        log(
+            f"controller reconciles: {reconciles:.0f}, {busy / max(reconciles, 1):.2f}s each on average, "
+            f"{queued / max(reconciles, 1):.2f}s queued on average"
+        )
     finally:
-        for p in procs:
-            stop_process(p)
-        with contextlib.suppress(Exception):
-            await bench.core.delete_namespace(NAMESPACE)
-        if not PROVISION:
-            with contextlib.suppress(Exception):
-                await bench.core.delete_collection_node(label_selector="kaito.sh/bench=true")
-        await api.close()
+        try:
+            await bench.cleanup()
+        finally:
+            for p in procs:
+                stop_process(p)
+            await api.close()
 
 
 if __name__ == "__main__":
