@@ -140,6 +140,7 @@ class FakeClient:
         self.calls: list[tuple[str, str, str]] = []
         self.rv = itertools.count(100)
         self.fail_create: dict[str, Exception] = {}
+        self.fail_apply: dict[str, Exception] = {}
 
     def _stamp(self, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)
@@ -161,6 +162,8 @@ class FakeClient:
         self, kind: Kind, obj: Obj, *, field_manager: str | None = None, force: bool = True
     ) -> Obj:
         self.calls.append(("apply", kind.kind, obj["metadata"]["name"]))
+        if kind.kind in self.fail_apply:
+            raise self.fail_apply[kind.kind]
         out = self._stamp(obj)
         if self.sync:
             self.cache.put(kind, out)

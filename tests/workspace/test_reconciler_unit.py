@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -37,11 +38,21 @@ def conds(cache: FakeCache, name: str = "ws1") -> dict[str, str]:
 
 async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
     cache, client, rec, events = make()
+    # The Service's ClusterIP allocation is slow on a busy apiserver: hold it until the test lets it go.
+    allocated = asyncio.Event()
+    apply = client.apply
+
+    async def slow_service_apply(kind: Any, obj: Any, **kwargs: Any) -> Any:
+        if kind.kind == "Service":
+            await allocated.wait()
+        return await apply(kind, obj, **kwargs)
+
+    client.apply = slow_service_apply  # type: ignore[method-assign]
     cache.put(kinds.WORKSPACE, workspace())
     cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
     await rec.reconcile(Request("default", "ws1"))
     assert client.writes("create", "Machine") == []
-    assert client.writes("apply", "Deployment") and client.writes("apply", "Service")
+    assert client.writes("apply", "Deployment")
     assert conds(cache)["ResourceReady"] == "True"
     dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
     assert dep is not None
@@ -49,6 +60,17 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
     dep["metadata"]["generation"] = 1
     dep["status"] = {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}
     cache.put(kinds.DEPLOYMENT, dep)
+    # The Service goes out in the background; until the cache shows it there is no endpoint, so no Ready.
+    ws = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert ws is not None
+    inference = {c["type"]: c for c in ws["status"]["conditions"]}["InferenceReady"]
+    assert inference["status"] == "False" and inference["message"] == "0/1 replicas ready"
+    status_writes = len(client.writes("patch_status", "Workspace"))
+    await rec.reconcile(Request("default", "ws1"))  # pods ready, Service still on its way: nothing to write
+    assert len(client.writes("patch_status", "Workspace")) == status_writes
+    allocated.set()
+    await rec.services.wait_idle()
+    assert client.writes("apply", "Service") == [("apply", "Service", "ws1")]
     await rec.reconcile(Request("default", "ws1"))
     assert conds(cache)["WorkspaceReady"] == "True"
     ws = cache.get(kinds.WORKSPACE, "default", "ws1")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kaito.api.constants import CONDITION_RESOURCE_READY, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
 from kaito.runtime.cache import ByKind, Cache
 from kaito.runtime.client import Client, Kind
 from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
+from kaito.runtime.manager import Runnable
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.config import ControllerConfig
@@ -95,8 +96,14 @@ def configmap_mapper(cache: Cache) -> Any:
     return mapper
 
 
+class WorkspaceHost(ControllerHost, Protocol):
+    """A manager: it also runs the reconciler's background applies while this replica leads."""
+
+    def add(self, runnable: Runnable, *, needs_leader: bool = True, name: str | None = None) -> None: ...
+
+
 def setup_workspace_controller(
-    host: ControllerHost,
+    host: WorkspaceHost,
     client: Client,
     presets: PresetSource,
     config: ControllerConfig,
@@ -120,4 +127,7 @@ def setup_workspace_controller(
         .max_concurrent_reconciles(config.max_concurrent_reconciles)
         .complete(reconciler)
     )
+    reconciler.services.requeue = controller.queue.add
+    # With the leader's workers: a replica that stops leading cancels its in-flight Service applies.
+    host.add(reconciler.services.run, needs_leader=True, name="workspace-service-applies")
     return controller, reconciler

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from kaito.runtime.client import (
 from kaito.runtime.controller import Request, Result
 from kaito.workspace import kinds
 from kaito.workspace import names as n
+from kaito.workspace.background import BackgroundApplies
 from kaito.workspace.config import ControllerConfig
 from kaito.workspace.events import EventSink, NullEvents
 from kaito.workspace.expectations import MachineExpectations
@@ -114,6 +115,7 @@ class WorkspaceReconciler:
         self.events: EventSink = events or NullEvents()
         self.metrics = metrics
         self.expectations = MachineExpectations()
+        self.services = BackgroundApplies()
         # The status each workspace was last patched to, and when: the cache may not show our own write yet,
         # and writing (and announcing) the same transition twice is what this avoids.
         self._written: dict[str, tuple[float, Obj]] = {}
@@ -207,8 +209,17 @@ class WorkspaceReconciler:
 
     async def _sync(self, workspace: Mapping[str, Any]) -> Result | None:
         digest = spec_hash(workspace)
-        revision = await self._sync_revisions(workspace, digest)
-        workspace = await self._ensure_metadata(workspace, digest, revision)
+        revision, writes = self._plan_revisions(workspace, digest)
+        # The revision number comes from the cached history, so the history write and the annotation that
+        # names it go out together: one round trip less before a new workspace's first workload write.
+        history, patched = await asyncio.gather(
+            writes, self._ensure_metadata(workspace, digest, revision), return_exceptions=True
+        )
+        for outcome in (patched, history):  # both finished: the reconcile leaves nothing running behind
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert not isinstance(patched, BaseException)
+        workspace = patched
 
         is_tuning = workspace.get("tuning") is not None
         preset, preset_error = self._resolve_preset(workspace, is_tuning)
@@ -223,6 +234,7 @@ class WorkspaceReconciler:
         workload: Mapping[str, Any] | None = None
         job: Mapping[str, Any] | None = None
         workload_error: tuple[str, str] | None = None
+        pending_services: list[str] = []
         problem = None
         if resource.ready and not preset_error:
             try:
@@ -234,7 +246,7 @@ class WorkspaceReconciler:
                     if not job_state(job).started:
                         problem = first_problem(self._pods(workspace))
                 else:
-                    workload, workload_error = await self._sync_inference(
+                    workload, workload_error, pending_services = await self._sync_inference(
                         workspace, preset, resource, revision
                     )
                     if not workload_ready(workload)[0]:
@@ -244,6 +256,11 @@ class WorkspaceReconciler:
                 # so in status; a spec change brings a new attempt.
                 workload_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
 
+        if pending_services and workload_error is None and workload_ready(workload)[0]:
+            # Only the Service is missing, and its apply is under way: its watch event brings the workspace
+            # back to Ready. Writing "not ready" in between would be one more status write per workspace
+            # whenever pods are quicker than the apiserver's ClusterIP allocation.
+            return Result(requeue_after=requeue) if requeue else None
         status = compute_status(
             Observation(
                 workspace=workspace,
@@ -252,6 +269,7 @@ class WorkspaceReconciler:
                 preset_error=preset_error,
                 workload_error=workload_error,
                 workload=workload,
+                pending_services=tuple(pending_services),
                 job=job,
                 pod_problem=problem,
             )
@@ -303,19 +321,25 @@ class WorkspaceReconciler:
             patch_type=PatchType.MERGE,
         )
 
-    async def _sync_revisions(self, workspace: Mapping[str, Any], digest: str) -> int:
+    def _plan_revisions(
+        self, workspace: Mapping[str, Any], digest: str
+    ) -> tuple[int, Coroutine[Any, Any, None]]:
+        """The current revision number, and the writes that bring the ControllerRevision history to it."""
         revisions = self.cache.list(
             kinds.CONTROLLER_REVISION,
             namespace_of(workspace),
             label_selector={n.LABEL_REVISION_WORKSPACE: name_of(workspace)},
         )
         to_create, number, prune = plan_revisions(workspace, revisions, digest)
-        if to_create is not None:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.client.create(kinds.CONTROLLER_REVISION, to_create)
-        for name in prune:
-            await self.client.delete(kinds.CONTROLLER_REVISION, namespace_of(workspace), name)
-        return number
+
+        async def write() -> None:
+            if to_create is not None:
+                with contextlib.suppress(AlreadyExistsError):
+                    await self.client.create(kinds.CONTROLLER_REVISION, to_create)
+            for name in prune:
+                await self.client.delete(kinds.CONTROLLER_REVISION, namespace_of(workspace), name)
+
+        return number, write()
 
     # -- nodes -----------------------------------------------------------------------------------------
 
@@ -437,7 +461,9 @@ class WorkspaceReconciler:
         preset: PresetWorkload | None,
         resource: ResourceObservation,
         revision: int,
-    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None, list[str]]:
+        """Applies the workload and hands its Services to the background; returns the workload, an error
+        for status, and the Services the cache does not show yet (the workspace is not Ready without)."""
         config_hash = ""
         settings: dict[str, str] = {}
         config_name = get_path(workspace, "inference", "config")
@@ -447,7 +473,7 @@ class WorkspaceReconciler:
                 message = (
                     f"ConfigMap {config_name!r} (inference.config) not found in {namespace_of(workspace)}"
                 )
-                return None, (n.REASON_CONFIG_MISSING, message)
+                return None, (n.REASON_CONFIG_MISSING, message), []
             config_hash = stable_hash(config_map.get("data") or {})
             settings = config_env(config_map)
         inputs = InferenceInputs(
@@ -475,13 +501,28 @@ class WorkspaceReconciler:
             old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
             if old_headless is not None and is_owned_by(old_headless, workspace):
                 await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-        # Concurrently: a Service's ClusterIP allocation can take seconds on a busy apiserver, and the
-        # workload (what readiness waits for) must not queue behind it.
-        workload, *_ = await asyncio.gather(
-            self._apply(workspace, kind, desired),
-            *(self._apply(workspace, kinds.SERVICE, svc) for svc in services),
+        pending = [name_of(svc) for svc in services if not self._service_applied(workspace, svc)]
+        workload = await self._apply(workspace, kind, desired)
+        return workload, None, pending
+
+    def _service_applied(self, workspace: Mapping[str, Any], desired: Obj) -> bool:
+        """Whether the cache shows ``desired``; if not, its apply is started in the background (see
+        :mod:`kaito.workspace.background`), and an earlier failed apply of it is raised here."""
+        observed = self.cache.get(kinds.SERVICE, namespace_of(desired), name_of(desired))
+        digest = manifest_hash(desired)
+        if observed is not None and manifest_hash(observed) == digest and is_owned_by(observed, workspace):
+            return True
+        key = f"{namespace_of(desired)}/{name_of(desired)}"
+        failure = self.services.take_failure(key, digest)
+        if failure is not None:
+            raise failure
+        self.services.submit(
+            key,
+            digest,
+            Request(namespace_of(workspace), name_of(workspace)),
+            lambda: self._apply(workspace, kinds.SERVICE, desired),
         )
-        return workload, None
+        return False
 
     async def _apply(self, workspace: Mapping[str, Any], kind: Kind, desired: Obj) -> Mapping[str, Any]:
         """Server-side apply, but only when the live object's manifest hash differs from the desired one."""

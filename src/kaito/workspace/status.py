@@ -62,6 +62,8 @@ class Observation:
     workload: Mapping[str, Any] | None = None
     job: Mapping[str, Any] | None = None
     pod_problem: PodProblem | None = None
+    # Services applied in the background that the cache does not show yet: no endpoint, so not Ready.
+    pending_services: tuple[str, ...] = ()
 
 
 def workload_ready(workload: Mapping[str, Any] | None) -> tuple[bool, str]:
@@ -160,7 +162,7 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
             state = STATE_PENDING
     else:
         ready, detail = workload_ready(obs.workload)
-        if ready:
+        if ready and not obs.pending_services:
             conds.append(
                 Cond(
                     CONDITION_INFERENCE_READY,
@@ -175,6 +177,8 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
             reason, message = n.REASON_WORKLOAD_PENDING, detail
             if obs.pod_problem is not None:
                 reason, message = obs.pod_problem.reason, obs.pod_problem.message
+            elif ready:
+                message = "waiting for Service " + ", ".join(obs.pending_services)
             conds.append(Cond(CONDITION_INFERENCE_READY, "False", reason, message))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", reason, message)
             state = STATE_RUNNING
