@@ -54,7 +54,13 @@ from kaito.workspace.machines import (
     machine_node_name,
 )
 from kaito.workspace.metrics import WorkspaceMetrics
-from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
+from kaito.workspace.nodes import (
+    NODE_LABELS_INDEX,
+    choose_nodes,
+    needs_accelerator_label,
+    node_qualifies,
+    selector_index_value,
+)
 from kaito.workspace.objects import (
     annotations_of,
     condition_is,
@@ -352,6 +358,16 @@ class WorkspaceReconciler:
     def _pods(self, workspace: Mapping[str, Any]) -> list[Obj]:
         return self.cache.list(kinds.POD, namespace_of(workspace), label_selector=workspace_labels(workspace))
 
+    def _candidate_nodes(self, workspace: Mapping[str, Any]) -> list[Obj]:
+        """The nodes that can match the workspace's selector (all of them when it has no matchLabels)."""
+        value = selector_index_value(get_path(workspace, "resource", "labelSelector"))
+        if value is not None:
+            try:
+                return self.cache.list(kinds.NODE, index=(NODE_LABELS_INDEX, value))
+            except KeyError:  # a cache without the index (set up by setup_workspace_controller)
+                pass
+        return self.cache.list(kinds.NODE)
+
     async def _sync_nodes(
         self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool
     ) -> ResourceObservation:
@@ -360,7 +376,7 @@ class WorkspaceReconciler:
         count = int(resource.get("count") or 1)
         settled = self.expectations.satisfied(key, self._machine_seen)
         machines = live_machines(self._machines(workspace))
-        nodes = self.cache.list(kinds.NODE)
+        nodes = self._candidate_nodes(workspace)
         choice = choose_nodes(workspace, nodes, [machine_node_name(m) for m in machines])
         for node in choice.selected:
             if needs_accelerator_label(node):
