@@ -166,3 +166,49 @@ async def test_someone_elses_node_is_neither_adopted_nor_deleted(
             await local.delete(machine)
     finally:
         await core.delete_node(name)
+
+
+async def test_forbidden_is_retried_not_a_permanent_failure(
+    cluster: Any, kube_api: k8s.ApiClient, metrics: CloudProviderMetrics, tmp_path: Any
+) -> None:
+    """A restarted apiserver answers 403 until its RBAC caches are filled; so does one whose ClusterRole
+    is missing. Either way the launch must be retried, not given up (which leaves a Machine failed)."""
+    from kubernetes_asyncio import config as k8s_config
+
+    from gpu_provisioner.cloudprovider import UnauthorizedError
+    from gpu_provisioner.cloudprovider.retry import RetrySettings
+
+    sa = f"np-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "serviceaccount", sa, "-n", "default")
+    token = cluster.kubectl("create", "token", sa, "-n", "default").stdout.strip()
+    kubeconfig = cluster.write_token_kubeconfig(
+        tmp_path / "kc", token, user=f"system:serviceaccount:default:{sa}"
+    )
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    fast = RetrySettings(attempts=2, initial_backoff_s=0.05, max_backoff_s=0.1)
+    async with k8s.ApiClient(configuration) as api:
+        provider = LocalCloudProvider(api, metrics, retry=fast)
+        request = NodeRequest(name=_machine(), instance_type=A100, labels={}, taints=(), os_disk_gb=100)
+        with pytest.raises(RetryableError, match="403") as err:
+            await provider.create(request)
+        assert not isinstance(err.value, UnauthorizedError)
+        # Permission granted (or RBAC warmed up): the next attempt goes through.
+        cluster.kubectl("create", "clusterrole", sa, "--verb=create,get,list,delete", "--resource=nodes")
+        cluster.kubectl(
+            "create", "clusterrolebinding", sa, f"--clusterrole={sa}", f"--serviceaccount=default:{sa}"
+        )
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    try:
+                        inst = await provider.create(request)
+                        break
+                    except RetryableError:  # the authorizer's cache catches up with the binding
+                        await asyncio.sleep(0.5)
+            assert inst.state is InstanceState.RUNNING
+        finally:
+            await k8s.CoreV1Api(kube_api).delete_node(node_name_for(request.name))
+            cluster.kubectl("delete", "clusterrolebinding", sa)
+            cluster.kubectl("delete", "clusterrole", sa)
+            cluster.kubectl("delete", "serviceaccount", sa, "-n", "default")

@@ -215,7 +215,13 @@ def _classify(exc: ApiException, what: str) -> CloudProviderError:
         headers: dict[str, str] = dict(exc.headers or {})
         retry_after = headers.get("Retry-After")
         return ThrottledError(text, retry_after=float(retry_after) if retry_after else None)
-    if status in (401, 403):
+    if status == 403:
+        # The "cloud" here is the apiserver itself, and a restarted apiserver denies everything until its
+        # RBAC caches are filled: a Forbidden is retried with backoff, not a permanent launch failure (an
+        # e2e apiserver restart once failed a Machine for good this way). A missing ClusterRole shows as
+        # the same warning on every retry.
+        return RetryableError(text + " (retried: RBAC may still be starting)")
+    if status == 401:
         return UnauthorizedError(text)
     if status >= 500 or status == 0:
         return RetryableError(text)
