@@ -6,15 +6,7 @@ the controller writes, so a typo cannot split a reader from its writer.
 
 from typing import Final
 
-from kaito.api.constants import (
-    STATE_DELETING,
-    STATE_FAILED,
-    STATE_PENDING,
-    STATE_PROVISIONING,
-    STATE_READY,
-    STATE_RUNNING,
-    STATE_SUCCEEDED,
-)
+from kaito.api.constants import STATE_NOT_READY, WORKSPACE_STATES
 
 FIELD_MANAGER: Final = "kaito-workspace-controller"
 CONTROLLER_NAME: Final = "workspace"
@@ -57,16 +49,8 @@ REASON_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
 REASON_CONFIG_MISSING: Final = "ConfigMapNotFound"
 REASON_WORKLOAD_INVALID: Final = "WorkloadInvalid"
 
-# Summary states (status.state) this controller writes; the names are the API's own.
-STATES: Final = (
-    STATE_PENDING,
-    STATE_PROVISIONING,
-    STATE_RUNNING,
-    STATE_READY,
-    STATE_SUCCEEDED,
-    STATE_FAILED,
-    STATE_DELETING,
-)
+# Summary states (status.state) this controller writes: the API's, but for NotReady, which it never sets.
+STATES: Final = tuple(s for s in WORKSPACE_STATES if s != STATE_NOT_READY)
 
 # Paths shared with the preset images (presets/workspace contract).
 MOUNT_DATA: Final = "/mnt/data"
