@@ -131,3 +131,20 @@ def test_label_index_serves_equality_selectors() -> None:
     assert pods.store.index_keys("label:ws", "w1")[0] == "ns/p1"
     pods.store.put("ns/p1", obj("p1", labels={"ws": "w4"}))
     assert "p1" not in [o["metadata"]["name"] for o in cache.list(kinds.POD, "ns", label_selector="ws=w1")]
+
+
+def test_all_labels_index_serves_any_equality_selector() -> None:
+    client = Client(Transport(NativeConnection("http://127.0.0.1:1"), qps=0, burst=0))
+    cache = Cache(client)
+    nodes = cache.informer(kinds.NODE)
+    for i in range(40):
+        nodes.store.put(f"n{i}", obj(f"n{i}", ns=None, labels={"pool": f"p{i % 4}", "zone": f"z{i % 5}"}))
+    selectors = ("pool=p1", "zone=z2,pool=p2", "pool in (p1,p3)", "zone!=z0")
+    scanned = {
+        sel: sorted(o["metadata"]["name"] for o in cache.list(kinds.NODE, label_selector=sel))
+        for sel in selectors
+    }
+    cache.index_all_labels(kinds.NODE)
+    for sel, names in scanned.items():
+        assert sorted(o["metadata"]["name"] for o in cache.list(kinds.NODE, label_selector=sel)) == names
+    assert nodes.store.index_keys("labels", "pool=p1") == sorted(f"n{i}" for i in range(1, 40, 4))

@@ -206,21 +206,17 @@ def test_indexed_candidates_choose_what_a_full_scan_chooses() -> None:
     from kaito.runtime.client import Transport
     from kaito.runtime.client.connection import NativeConnection
     from kaito.workspace import kinds
-    from kaito.workspace.nodes import NODE_LABELS_INDEX, node_label_pairs, selector_index_value
 
     cache = Cache(Client(Transport(NativeConnection("http://127.0.0.1:1"), qps=0, burst=0)))
     store = cache.informer(kinds.NODE).store
     for i in range(30):
         n = node(f"n{i}", {"apps": f"ws{i % 3}", "pool": "a" if i % 2 else "b"})
         store.put(n["metadata"]["name"], n)
-    cache.index_field(kinds.NODE, NODE_LABELS_INDEX, node_label_pairs)
+    cache.index_all_labels(kinds.NODE)
     ws = workspace()
     ws["resource"]["count"] = 3
-    for selector in ({"matchLabels": {"apps": "ws1", "pool": "a"}}, {"matchLabels": {"apps": "ws2"}}):
-        ws["resource"]["labelSelector"] = selector
-        value = selector_index_value(selector)
-        assert value is not None
-        indexed = cache.list(kinds.NODE, index=(NODE_LABELS_INDEX, value))
-        assert len(indexed) == 10
+    for selector, candidates in (({"apps": "ws1", "pool": "a"}, 5), ({"apps": "ws2"}, 10)):
+        ws["resource"]["labelSelector"] = {"matchLabels": selector}
+        indexed = cache.list(kinds.NODE, label_selector=selector)
+        assert len(indexed) == candidates
         assert choose_nodes(ws, indexed).selected == choose_nodes(ws, cache.list(kinds.NODE)).selected
-    assert selector_index_value({"matchExpressions": [{"key": "apps", "operator": "Exists"}]}) is None

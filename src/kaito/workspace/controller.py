@@ -15,7 +15,7 @@ from kaito.workspace import names as n
 from kaito.workspace.config import ControllerConfig
 from kaito.workspace.events import EventSink
 from kaito.workspace.metrics import WorkspaceMetrics
-from kaito.workspace.nodes import NODE_LABELS_INDEX, node_label_pairs, selector_matches
+from kaito.workspace.nodes import selector_matches
 from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
 from kaito.workspace.presets import PresetSource
 from kaito.workspace.reconciler import WorkspaceReconciler
@@ -115,7 +115,7 @@ def setup_workspace_controller(
     cache.index_label(kinds.POD, LABEL_WORKSPACE)
     cache.index_label(kinds.MACHINE, LABEL_WORKSPACE)
     cache.index_label(kinds.CONTROLLER_REVISION, n.LABEL_REVISION_WORKSPACE)
-    cache.index_field(kinds.NODE, NODE_LABELS_INDEX, node_label_pairs)
+    cache.index_all_labels(kinds.NODE)  # workspace selectors name any node label
     reconciler = WorkspaceReconciler(cache, client, presets, config, events, metrics)
     builder = Builder(host, n.CONTROLLER_NAME).for_(kinds.WORKSPACE)
     for kind in OWNED_KINDS:

@@ -19,23 +19,6 @@ from kaito.api.quantity import QuantityError, parse_quantity
 from kaito.workspace.names import ACCELERATOR_NVIDIA, GPU_RESOURCE
 from kaito.workspace.objects import get_path, labels_of, name_of, namespace_of
 
-# A cache index on every node label as "key=value": a workspace's selector names one, so a reconcile reads
-# the few nodes that can match instead of testing every node of the cluster (O(N^2) over a burst).
-NODE_LABELS_INDEX = "labels"
-
-
-def node_label_pairs(node: Mapping[str, Any]) -> list[str]:
-    return [f"{key}={value}" for key, value in labels_of(node).items()]
-
-
-def selector_index_value(selector: Mapping[str, Any] | None) -> str | None:
-    """One ``key=value`` that every node matching ``selector`` carries, if the selector has matchLabels."""
-    match = (selector or {}).get("matchLabels") or {}
-    if not match:
-        return None
-    key = min(match)
-    return f"{key}={match[key]}"
-
 
 def node_is_ready(node: Mapping[str, Any]) -> bool:
     for condition in get_path(node, "status", "conditions") or []:

@@ -54,13 +54,7 @@ from kaito.workspace.machines import (
     machine_node_name,
 )
 from kaito.workspace.metrics import WorkspaceMetrics
-from kaito.workspace.nodes import (
-    NODE_LABELS_INDEX,
-    choose_nodes,
-    needs_accelerator_label,
-    node_qualifies,
-    selector_index_value,
-)
+from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
 from kaito.workspace.objects import (
     annotations_of,
     condition_is,
@@ -359,14 +353,10 @@ class WorkspaceReconciler:
         return self.cache.list(kinds.POD, namespace_of(workspace), label_selector=workspace_labels(workspace))
 
     def _candidate_nodes(self, workspace: Mapping[str, Any]) -> list[Obj]:
-        """The nodes that can match the workspace's selector (all of them when it has no matchLabels)."""
-        value = selector_index_value(get_path(workspace, "resource", "labelSelector"))
-        if value is not None:
-            try:
-                return self.cache.list(kinds.NODE, index=(NODE_LABELS_INDEX, value))
-            except KeyError:  # a cache without the index (set up by setup_workspace_controller)
-                pass
-        return self.cache.list(kinds.NODE)
+        """The nodes carrying the workspace's matchLabels, read from the cache's label index; the whole
+        selector is tested on them by :func:`choose_nodes`."""
+        match = get_path(workspace, "resource", "labelSelector", "matchLabels")
+        return self.cache.list(kinds.NODE, label_selector=dict(match) if match else None)
 
     async def _sync_nodes(
         self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool

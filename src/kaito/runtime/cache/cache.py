@@ -19,6 +19,13 @@ Object = dict[str, Any]
 _log = structlog.get_logger("kaito.runtime.cache")
 
 LABEL_INDEX_PREFIX = "label:"
+# Every label of an object as "key=value": for kinds whose selectors name keys nobody knows in advance.
+LABEL_PAIRS_INDEX = "labels"
+
+
+def _label_pairs(obj: Object) -> list[str]:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return [f"{key}={value}" for key, value in labels.items()]
 
 
 class KindNotCachedError(LookupError):
@@ -78,6 +85,11 @@ class Cache:
         ``key=value`` then reads that bucket instead of testing every cached object, which keeps a reconcile
         that lists "the pods of this workspace" O(its pods) rather than O(all pods)."""
         self.index_field(kind, LABEL_INDEX_PREFIX + key, index_by_label(key))
+
+    def index_all_labels(self, kind: Kind) -> None:
+        """Indexes ``kind`` by every label it carries, so that any equality selector reads a bucket (a
+        workspace's node selector names whatever keys its user chose); costs an index entry per label."""
+        self.index_field(kind, LABEL_PAIRS_INDEX, _label_pairs)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -160,7 +172,10 @@ def _label_index(store: Store, selector: LabelSelector) -> tuple[str, str] | Non
     """An indexed ``key=value`` requirement of ``selector``, if any."""
     for requirement in selector.requirements:
         if requirement.op == "in" and len(requirement.values) == 1:
+            value = next(iter(requirement.values))
             name = LABEL_INDEX_PREFIX + requirement.key
             if store.has_index(name):
-                return name, next(iter(requirement.values))
+                return name, value
+            if store.has_index(LABEL_PAIRS_INDEX):
+                return LABEL_PAIRS_INDEX, f"{requirement.key}={value}"
     return None
