@@ -83,6 +83,32 @@ class System:
                 return str(cond.get("status"))
         return None
 
+    def roll_config(self, namespace: str, name: str, config_map: str) -> None:
+        """Creates ``config_map`` (an inference config), points the workspace's ``inference.config`` at it
+        and waits until its Deployment has rolled out the new generation."""
+        cluster = self.cluster
+        cluster.kubectl(
+            "create",
+            "configmap",
+            config_map,
+            "-n",
+            namespace,
+            "--from-literal=inference_config.yaml=max_new_tokens: 64\n",
+        )
+        generation = cluster.get_json("deployment", name, "-n", namespace)["metadata"]["generation"]
+        patch = json.dumps({"inference": {"config": config_map}})
+        cluster.kubectl("patch", "workspace", name, "-n", namespace, "--type=merge", "-p", patch)
+        cluster.wait_for(
+            lambda: (
+                (d := cluster.get_json("deployment", name, "-n", namespace))
+                and d["metadata"]["generation"] > generation
+                and d["status"].get("updatedReplicas") == 1
+                and d["status"].get("readyReplicas") == 1
+            ),
+            f"deployment {namespace}/{name} rolled out with ConfigMap {config_map}",
+            timeout=90,
+        )
+
     def wait_ready(self, namespace: str, name: str, timeout: float = 120) -> None:
         self.cluster.wait_for(
             lambda: self.condition(namespace, name, "WorkspaceReady") == "True",

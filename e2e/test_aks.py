@@ -116,35 +116,7 @@ def test_workspace_through_aks_agent_pools(
     assert {p["port"] for p in svc["spec"]["ports"]} == {80, 29500}
 
     # Update → rollout, on the node the pool gave it.
-    cluster.kubectl(
-        "create",
-        "configmap",
-        "tuned-inference",
-        "-n",
-        namespace,
-        "--from-literal=inference_config.yaml=max_new_tokens: 64\n",
-    )
-    generation = cluster.get_json("deployment", name, "-n", namespace)["metadata"]["generation"]
-    cluster.kubectl(
-        "patch",
-        "workspace",
-        name,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"inference": {"config": "tuned-inference"}}',
-    )
-    cluster.wait_for(
-        lambda: (
-            (d := cluster.get_json("deployment", name, "-n", namespace))
-            and d["metadata"]["generation"] > generation
-            and d["status"].get("updatedReplicas") == 1
-            and d["status"].get("readyReplicas") == 1
-        ),
-        "rollout with the new config",
-        timeout=90,
-    )
+    system.roll_config(namespace, name, "tuned-inference")
     system.wait_ready(namespace, name)
     assert len(arm.pools()) == len(pools), "an update must not provision another pool"
 

@@ -34,35 +34,7 @@ def test_inference_workspace_lifecycle(cluster: LocalCluster, system: System, na
     assert nodes == {machines[0]["status"]["nodeName"]}
 
     # An update (a mounted inference config) rolls the workload.
-    cluster.kubectl(
-        "create",
-        "configmap",
-        "my-inference-config",
-        "-n",
-        namespace,
-        "--from-literal=inference_config.yaml=max_new_tokens: 64\n",
-    )
-    generation = dep["metadata"]["generation"]
-    cluster.kubectl(
-        "patch",
-        "workspace",
-        name,
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"inference": {"config": "my-inference-config"}}',
-    )
-    cluster.wait_for(
-        lambda: (
-            (d := cluster.get_json("deployment", name, "-n", namespace))
-            and d["metadata"]["generation"] > generation
-            and d["status"].get("updatedReplicas") == 1
-            and d["status"].get("readyReplicas") == 1
-        ),
-        "deployment rolled out with the new config",
-        timeout=90,
-    )
+    system.roll_config(namespace, name, "my-inference-config")
     dep = cluster.get_json("deployment", name, "-n", namespace)
     volumes = {v.get("configMap", {}).get("name") for v in dep["spec"]["template"]["spec"].get("volumes", [])}
     assert "my-inference-config" in volumes

@@ -142,10 +142,19 @@ class FakeClient:
         self.fail_create: dict[str, Exception] = {}
         self.fail_apply: dict[str, Exception] = {}
 
-    def _stamp(self, obj: Obj) -> Obj:
+    def _write(self, kind: Kind, obj: Obj) -> Obj:
+        """What the apiserver would store: a copy with a new resourceVersion, in the cache if ``sync``."""
         obj = copy.deepcopy(obj)
         obj.setdefault("metadata", {})["resourceVersion"] = str(next(self.rv))
+        if self.sync:
+            self.cache.put(kind, obj)
         return obj
+
+    def _current(self, kind: Kind, namespace: str | None, name: str) -> Obj:
+        current = self.cache.get(kind, namespace, name)
+        if current is None:
+            raise NotFoundError(404, "NotFound")
+        return copy.deepcopy(current)
 
     async def create(self, kind: Kind, obj: Obj, namespace: str | None = None) -> Obj:
         self.calls.append(("create", kind.kind, obj["metadata"]["name"]))
@@ -153,10 +162,7 @@ class FakeClient:
             raise self.fail_create[kind.kind]
         if self.cache.get(kind, obj["metadata"].get("namespace"), obj["metadata"]["name"]) is not None:
             raise AlreadyExistsError(409, "AlreadyExists")
-        out = self._stamp(obj)
-        if self.sync:
-            self.cache.put(kind, out)
-        return out
+        return self._write(kind, obj)
 
     async def apply(
         self, kind: Kind, obj: Obj, *, field_manager: str | None = None, force: bool = True
@@ -164,10 +170,7 @@ class FakeClient:
         self.calls.append(("apply", kind.kind, obj["metadata"]["name"]))
         if kind.kind in self.fail_apply:
             raise self.fail_apply[kind.kind]
-        out = self._stamp(obj)
-        if self.sync:
-            self.cache.put(kind, out)
-        return out
+        return self._write(kind, obj)
 
     async def patch(
         self,
@@ -181,20 +184,14 @@ class FakeClient:
         field_manager: str | None = None,
     ) -> Obj:
         self.calls.append(("patch", kind.kind, name))
-        current = self.cache.get(kind, namespace, name)
-        if current is None:
-            raise NotFoundError(404, "NotFound")
-        out = copy.deepcopy(current)
+        out = self._current(kind, namespace, name)
         if patch_type == PatchType.JSON:
             for op in patch:
                 if op["op"] == "remove" and op["path"].startswith("/metadata/finalizers/"):
                     out["metadata"]["finalizers"].pop(int(op["path"].rsplit("/", 1)[1]))
         else:
             _merge(out, patch)
-        out = self._stamp(out)
-        if self.sync:
-            self.cache.put(kind, out)
-        return out
+        return self._write(kind, out)
 
     async def patch_status(
         self,
@@ -206,15 +203,9 @@ class FakeClient:
         patch_type: PatchType = PatchType.MERGE,
     ) -> Obj:
         self.calls.append(("patch_status", kind.kind, name))
-        current = self.cache.get(kind, namespace, name)
-        if current is None:
-            raise NotFoundError(404, "NotFound")
-        out = copy.deepcopy(current)
+        out = self._current(kind, namespace, name)
         _merge(out, patch)
-        out = self._stamp(out)
-        if self.sync:
-            self.cache.put(kind, out)
-        return out
+        return self._write(kind, out)
 
     async def delete(
         self, kind: Kind, namespace: str | None, name: str, *, propagation_policy: str | None = None

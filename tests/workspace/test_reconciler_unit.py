@@ -30,6 +30,28 @@ def make(sync: bool = True) -> tuple[FakeCache, FakeClient, WorkspaceReconciler,
     return cache, client, rec, events
 
 
+def mark_deleting(cache: FakeCache) -> dict[str, Any]:
+    """What `kubectl delete` leaves ws1 as while its finalizer holds it: a deletionTimestamp."""
+    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
+    assert ws is not None
+    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    cache.put(kinds.WORKSPACE, ws)
+    return ws
+
+
+def with_tuning_template(cache: FakeCache, data: str) -> None:
+    """tune1, a node for it, and the release namespace's QLoRA template it copies."""
+    cache.put(kinds.WORKSPACE, tuning_workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
+    cache.put(
+        kinds.CONFIGMAP,
+        {
+            "metadata": {"name": "qlora-params-template", "namespace": "kaito"},
+            "data": {"training_config.yaml": data},
+        },
+    )
+
+
 def conds(cache: FakeCache, name: str = "ws1") -> dict[str, str]:
     ws = cache.get(kinds.WORKSPACE, "default", name)
     assert ws is not None
@@ -140,10 +162,8 @@ async def test_delete_waits_for_machines_then_drops_finalizer() -> None:
     cache, client, rec, _ = make()
     cache.put(kinds.WORKSPACE, workspace())
     await rec.reconcile(Request("default", "ws1"))
-    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
-    assert ws is not None and ws["metadata"]["finalizers"] == ["workspace.finalizer.kaito.sh"]
-    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    cache.put(kinds.WORKSPACE, ws)
+    ws = mark_deleting(cache)
+    assert ws["metadata"]["finalizers"] == ["workspace.finalizer.kaito.sh"]
     client.sync = False
     result = await rec.reconcile(Request("default", "ws1"))
     assert result is not None and result.requeue_after > 0
@@ -161,9 +181,7 @@ async def test_a_released_workspace_is_not_patched_again_from_a_stale_cache() ->
     cache, client, rec, _ = make()
     cache.put(kinds.WORKSPACE, workspace())
     await rec.reconcile(Request("default", "ws1"))
-    ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "ws1"))
-    assert ws is not None
-    ws["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    ws = mark_deleting(cache)
     ws["status"]["conditions"].append({"type": "WorkspaceDeleting", "status": "True", "reason": "x"})
     cache.put(kinds.WORKSPACE, ws)
     for m in cache.list(kinds.MACHINE):
@@ -188,15 +206,7 @@ async def test_a_released_workspace_is_not_patched_again_from_a_stale_cache() ->
 
 async def test_tuning_creates_config_copy_and_job_once() -> None:
     cache, client, rec, _ = make()
-    cache.put(kinds.WORKSPACE, tuning_workspace())
-    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
-    cache.put(
-        kinds.CONFIGMAP,
-        {
-            "metadata": {"name": "qlora-params-template", "namespace": "kaito"},
-            "data": {"training_config.yaml": "training_config: {}\n"},
-        },
-    )
+    with_tuning_template(cache, "training_config: {}\n")
     await rec.reconcile(Request("default", "tune1"))
     assert client.writes("create", "Job") == [("create", "Job", "tune1")]
     assert client.writes("apply", "ConfigMap") == [("apply", "ConfigMap", "tune1-tuning-config")]
@@ -222,15 +232,7 @@ async def test_missing_template_configmap_is_reported() -> None:
 
 async def test_changed_tuning_spec_replaces_the_job() -> None:
     cache, client, rec, _ = make()
-    cache.put(kinds.WORKSPACE, tuning_workspace())
-    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
-    cache.put(
-        kinds.CONFIGMAP,
-        {
-            "metadata": {"name": "qlora-params-template", "namespace": "kaito"},
-            "data": {"training_config.yaml": "x"},
-        },
-    )
+    with_tuning_template(cache, "x")
     await rec.reconcile(Request("default", "tune1"))
     assert client.writes("create", "Job") == [("create", "Job", "tune1")]
     ws = copy.deepcopy(cache.get(kinds.WORKSPACE, "default", "tune1"))
