@@ -114,6 +114,24 @@ async def test_stale_cache_never_creates_a_second_machine() -> None:
     assert len(client.writes("patch_status")) == 1
 
 
+async def test_a_transition_is_written_once_while_the_cache_lags_behind_it() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
+    await rec.reconcile(Request("default", "ws1"))  # a status is there: the next write is a transition
+    dep = copy.deepcopy(cache.get(kinds.DEPLOYMENT, "default", "ws1"))
+    assert dep is not None
+    dep["metadata"]["generation"] = 1
+    dep["status"] = {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}
+    cache.put(kinds.DEPLOYMENT, dep)
+    await rec.services.wait_idle()
+    client.sync = False
+    before = len(client.writes("patch_status", "Workspace"))
+    for _ in range(3):
+        await rec.reconcile(Request("default", "ws1"))
+    assert len(client.writes("patch_status", "Workspace")) == before + 1
+
+
 async def test_machine_failure_is_surfaced() -> None:
     cache, client, rec, events = make()
     ws = workspace()

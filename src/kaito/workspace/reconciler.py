@@ -629,9 +629,9 @@ class WorkspaceReconciler:
             if age < STALE_CACHE_WINDOW_SECONDS:
                 return STALE_CACHE_WINDOW_SECONDS - age
         body: Obj = copy.deepcopy(status)
-        for key in old:
-            if key not in body:
-                body[key] = None  # merge patch: an explicit null removes a key we no longer report
+        for field in old:
+            if field not in body:
+                body[field] = None  # merge patch: an explicit null removes a key we no longer report
         try:
             await self.client.patch_status(
                 kinds.WORKSPACE,
