@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gpu_provisioner.cloudprovider.aks import AKSConfig
-from kaito.runtime.flags import non_negative_float, parse_bool, positive_int
+from kaito.runtime.flags import parse_bool, positive_int, qps
 
 _DURATION = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -109,11 +109,20 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=_env(env, "LEADER_ELECTION_NAME", default="gpu-provisioner-leader-election"),
     )
     p.add_argument("--leader-election-namespace", default=_env(env, "LEADER_ELECTION_NAMESPACE", default=""))
+    # Upstream's defaults and names (--kube-client-qps, KUBE_CLIENT_QPS); 0 or -1 turns the limit off.
     p.add_argument(
-        "--kube-api-qps", type=non_negative_float, default=float(_env(env, "KUBE_CLIENT_QPS", default="200"))
+        "--kube-api-qps",
+        "--kube-client-qps",
+        dest="kube_api_qps",
+        type=qps,
+        default=qps(_env(env, "KUBE_CLIENT_QPS", default="200")),
     )
     p.add_argument(
-        "--kube-api-burst", type=positive_int, default=int(_env(env, "KUBE_CLIENT_BURST", default="300"))
+        "--kube-api-burst",
+        "--kube-client-burst",
+        dest="kube_api_burst",
+        type=positive_int,
+        default=int(_env(env, "KUBE_CLIENT_BURST", default="300")),
     )
     p.add_argument(
         "--machine-registration-ttl",

@@ -20,6 +20,13 @@ def test_defaults() -> None:
     assert o.kubeconfig is None
     assert o.leader_election_id == "gpu-provisioner-leader-election"
     assert o.machine_selector == ""
+    assert (o.kube_api_qps, o.kube_api_burst) == (200, 300)  # upstream's --kube-client-qps/-burst
+
+
+def test_upstream_qps_names() -> None:
+    o = parse_options(["--kube-client-qps=-1", "--kube-client-burst=10"], env={})
+    assert (o.kube_api_qps, o.kube_api_burst) == (0, 10)  # -1: no client-side limit
+    assert parse_options([], env={"KUBE_CLIENT_QPS": "50"}).kube_api_qps == 50
 
 
 def test_flags_and_env() -> None:
@@ -57,7 +64,7 @@ def test_bad_values() -> None:
         parse_duration("soon")
     with pytest.raises(argparse.ArgumentTypeError):
         parse_bool("maybe")
-    for flag in ("--max-concurrent-reconciles=0", "--kube-api-burst=0", "--kube-api-qps=-1"):
+    for flag in ("--max-concurrent-reconciles=0", "--kube-api-burst=0", "--kube-api-qps=inf"):
         with pytest.raises(SystemExit):
             parse_options([flag], env={})
 

@@ -15,6 +15,15 @@ def test_defaults_follow_upstream_names() -> None:
     assert args.enable_webhook is False
     assert args.log_format == "json"
     assert args.max_concurrent_reconciles >= 10
+    # No client-side bucket by default (controller-runtime's default since v0.21): Priority and Fairness
+    # in the apiserver does the protecting.
+    assert args.kube_api_qps == 0
+
+
+@pytest.mark.parametrize(("flags", "qps"), [(["--kube-client-qps=30"], 30.0), (["--kube-api-qps=-1"], 0.0)])
+def test_upstream_qps_names_and_minus_one(flags: list[str], qps: float) -> None:
+    args = parse_args([*flags, "--kube-client-burst=50"])
+    assert (args.kube_api_qps, args.kube_api_burst) == (qps, 50)
 
 
 def test_flags_parse() -> None:
@@ -66,8 +75,8 @@ def test_kubeconfig_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("--max-concurrent-reconciles=0", "must be at least 1, got 0"),
         ("--kube-api-burst=-5", "must be at least 1, got -5"),
-        ("--kube-api-qps=-1", "must be 0 or more"),
-        ("--kube-api-qps=nan", "must be 0 or more"),
+        ("--kube-api-qps=nan", "must be a finite number"),
+        ("--kube-client-qps=fast", "invalid number 'fast'"),
         ("--max-concurrent-reconciles=many", "invalid integer 'many'"),
     ],
 )

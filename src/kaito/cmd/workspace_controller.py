@@ -18,7 +18,7 @@ import structlog
 from kaito.catalog import load_catalog
 from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
 from kaito.runtime.client import load_api_client
-from kaito.runtime.flags import non_negative_float, parse_bool, positive_int
+from kaito.runtime.flags import parse_bool, positive_int, qps
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 from kaito.workspace import names
 from kaito.workspace.catalog_source import CatalogPresets
@@ -66,11 +66,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="namespace of the Lease (default: the release namespace)",
     )
+    # Off by default, as in controller-runtime since v0.21 on SIG API Machinery's advice: the apiserver's
+    # Priority and Fairness protects it, and a client-side bucket only made a burst of workspaces queue
+    # behind the controller's own requests (~7 per workspace). Upstream KAITO's names (--kube-client-*)
+    # are accepted, so its manifests and runbooks carry over.
     p.add_argument(
-        "--kube-api-qps", type=non_negative_float, default=100.0, help="client-side QPS to the apiserver"
+        "--kube-api-qps",
+        "--kube-client-qps",
+        dest="kube_api_qps",
+        type=qps,
+        default=0.0,
+        help="client-side QPS limit to the apiserver; 0 or -1 (the default) leaves it to the apiserver's "
+        "Priority and Fairness",
     )
     p.add_argument(
-        "--kube-api-burst", type=positive_int, default=200, help="client-side burst to the apiserver"
+        "--kube-api-burst",
+        "--kube-client-burst",
+        dest="kube_api_burst",
+        type=positive_int,
+        default=200,
+        help="client-side burst, when a QPS limit is set",
     )
     p.add_argument(
         "--max-concurrent-reconciles",

@@ -27,12 +27,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """A float of at least 0 (QPS, where 0 turns the client-side limit off)."""
+def qps(text: str) -> float:
+    """A client-side QPS limit; 0 or less (controller-runtime's ``-1``) turns the limit off."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-    if not value >= 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return max(value, 0.0)
