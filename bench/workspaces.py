@@ -6,7 +6,8 @@ Not a test: it prints figures, one line a run, in a shape that compares across c
 
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
-``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up),
+``KUBECONFIG`` (else the ``make cluster-up`` cluster, started if it is not up), ``BENCH_ROUNDS``
+(default 3: rounds of floor and controller run, reported as medians; the idle window is in the last),
 ``BENCH_CONTROLLER_ARGS`` (extra flags for the controller), ``BENCH_MEMPROFILE=1`` (run the controller
 under tracemalloc and write where its memory lives to ``.cluster/bench-logs/memprofile.txt``).
 """
@@ -20,11 +21,13 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,9 @@ PRESET = os.environ.get("BENCH_PRESET", "phi-3-mini-4k-instruct")
 INSTANCE_TYPE = os.environ.get("BENCH_INSTANCE_TYPE", "Standard_NC6s_v3")
 # A fresh namespace each run: the previous run's may still be terminating.
 NAMESPACE = os.environ.get("BENCH_NAMESPACE", f"bench-{int(time.time())}")
+# Rounds of floor + controller run: this machine's speed drifts by a fifth from one minute to the next, so
+# one floor and one run can put the ratio anywhere from 1.1 to 1.7; the line reports the medians.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = 32
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -154,6 +160,38 @@ class Bench:
         self.core = k8s.CoreV1Api(api)
         self.apps = k8s.AppsV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
+        self.progress: dict[str, bool] = {}
+
+    @contextlib.asynccontextmanager
+    async def timeline(self, what: str) -> AsyncIterator[None]:
+        """Logs, each second, how many objects are done and how busy the machine's cores were: a phase
+        whose cores idle while objects wait is latency-bound, one whose cores are full is work-bound."""
+
+        def busy_total() -> tuple[float, float]:
+            fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle = fields[3] + fields[4]
+            return sum(fields) - idle, sum(fields)
+
+        async def sample() -> None:
+            start = time.monotonic()
+            busy, total = busy_total()
+            while True:
+                await asyncio.sleep(1)
+                b, t = busy_total()
+                cores = (os.cpu_count() or 1) * (b - busy) / max(t - total, 1)
+                busy, total = b, t
+                done = sum(self.progress.values())
+                elapsed = time.monotonic() - start
+                log(f"{what} t={elapsed:.0f}s done={done} of {len(self.progress)} cores={cores:.2f}")
+
+        self.progress = {}
+        task = asyncio.create_task(sample())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def quiesce(self, limit_s: float = 300) -> None:
         """Waits until no earlier run's namespace or nodes are still being deleted: that clean-up loads the
@@ -248,13 +286,15 @@ class Bench:
         bench's own client (not the controller's machinery): a watch sees each change when it happens, where
         polling would lag by its interval and load the apiserver both runs share with every list."""
         state: dict[str, bool] = {}
+        self.progress = state
         try:
             async with asyncio.timeout(limit_s):
                 while True:
                     listed = await self.custom.list_namespaced_custom_object(
                         group, version, NAMESPACE, plural
                     )
-                    state = {o["metadata"]["name"]: done(o) for o in listed["items"]}
+                    state.clear()
+                    state.update({o["metadata"]["name"]: done(o) for o in listed["items"]})
                     if sum(state.values()) >= N:
                         return
                     stream = k8s_watch.Watch()
@@ -285,6 +325,10 @@ class Bench:
     # ---------------------------------------------------------------- floor
     async def floor(self) -> float:
         objs = [floor_objects(i) for i in range(N)]
+        async with self.timeline("floor"):
+            return await self._floor(objs)
+
+    async def _floor(self, objs: list[tuple[dict[str, Any], dict[str, Any]]]) -> float:
         start = time.monotonic()
 
         services_done: list[float] = []
@@ -309,7 +353,9 @@ class Bench:
             "floor Deployments Available",
             600,
         )
-        took = time.monotonic() - start
+        return time.monotonic() - start
+
+    async def floor_cleanup(self) -> None:
         await self.apps.delete_collection_namespaced_deployment(NAMESPACE)
         for svc in (await self.core.list_namespaced_service(NAMESPACE)).items:
             await self.core.delete_namespaced_service(svc.metadata.name, NAMESPACE)
@@ -320,7 +366,6 @@ class Bench:
             return not pods and not deps
 
         await self.until(gone, "floor objects gone", 300)
-        return took
 
     # ---------------------------------------------------------------- controller run
     async def workspaces(self) -> list[dict[str, Any]]:
@@ -335,6 +380,10 @@ class Bench:
         )
 
     async def apply_workspaces(self) -> float:
+        async with self.timeline("ready"):
+            return await self._apply_workspaces()
+
+    async def _apply_workspaces(self) -> float:
         start = time.monotonic()
         await bounded(
             [
@@ -414,6 +463,32 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The control plane's processes by the name the kernel gives them (truncated to 15 characters).
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok")
+
+
+def cpu_by_process(extra: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each control-plane process, by ``extra`` (name -> pid) and by this bench:
+    where a phase's two cores went."""
+    used: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+            if comm in CONTROL_PLANE:
+                used[comm] = used.get(comm, 0.0) + cpu_s(int(stat.parent.name))
+    for name, pid in {**extra, "bench": os.getpid()}.items():
+        with contextlib.suppress(OSError):
+            used[name] = cpu_s(pid)
+    return used
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], wall_s: float) -> str:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    parts = [f"{name}={spent[name]:.1f}" for name in sorted(spent, key=lambda k: -spent[k])]
+    total = sum(spent.values())
+    return f"cpu_s in {wall_s:.1f}s (2 cores: {2 * wall_s:.0f}): total={total:.1f} " + " ".join(parts)
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -450,33 +525,55 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-async def main() -> None:
-    kubeconfig = ensure_cluster()
-    configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    configuration.connection_pool_maxsize = CONCURRENCY
-    api = k8s.ApiClient(configuration)
-    bench = Bench(api, kubeconfig)
-    logs = REPO / ".cluster" / "bench-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        log(f"setup: N={N} mode={'provision' if PROVISION else 'byo-nodes'}")
-        await bench.setup()
-        floor_s = 0.0
-        if not PROVISION:
-            log("floor: the same Deployments and Services, applied directly")
-            floor_s = await bench.floor()
-            log(f"floor_s={floor_s:.1f}")
-        bindir = Path(sys.executable).parent
-        metrics_port, probe_port = free_port(), free_port()
-        os.environ.setdefault("BENCH_MEMPROFILE_OUT", str(logs / "memprofile.txt"))
-        controller_cmd = (
-            [sys.executable, str(REPO / "bench" / "memprofile.py")]
-            if MEMPROFILE
-            else [str(bindir / "kaito-workspace-controller")]
+@dataclass
+class Round:
+    ready_s: float
+    floor_s: float
+    delete_s: float
+    reconcile_errors: int
+    rss_mib: float
+    rest_writes: int | None  # measured in the last round only
+
+
+def controller_report(text: str) -> None:
+    """Where the controller's time went, from its own metrics."""
+    per_verb = {
+        m: metric_sum(text, "rest_client_requests_total", lambda lb, m=m: f'method="{m}"' in lb)
+        for m in ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
+    }
+    log("controller requests by method: " + json.dumps(per_verb))
+    throttled = metric_sum(text, "rest_client_rate_limiter_duration_seconds_sum")
+    log(f"controller client-side rate limiter: {throttled:.1f}s waited in all")
+    for verb in ("POST", "PATCH"):
+        count = metric_sum(
+            text, "rest_client_request_duration_seconds_count", lambda lb, v=verb: f'verb="{v}"' in lb
         )
-        ctrl = start_process(
+        total = metric_sum(
+            text, "rest_client_request_duration_seconds_sum", lambda lb, v=verb: f'verb="{v}"' in lb
+        )
+        log(f"controller {verb} latency as the controller saw it: {total / max(count, 1):.3f}s on average")
+    reconciles = metric_sum(text, "controller_runtime_reconcile_time_seconds_count")
+    busy = metric_sum(text, "controller_runtime_reconcile_time_seconds_sum")
+    queued = metric_sum(text, "workqueue_queue_duration_seconds_sum")
+    log(
+        f"controller reconciles: {reconciles:.0f}, {busy / max(reconciles, 1):.2f}s each on average, "
+        f"{queued / max(reconciles, 1):.2f}s queued on average"
+    )
+
+
+def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[subprocess.Popen[bytes]], int]:
+    """The workspace controller (and in provision mode the gpu-provisioner), ready; returns the processes
+    and the controller's metrics port."""
+    bindir = Path(sys.executable).parent
+    metrics_port, probe_port = free_port(), free_port()
+    os.environ.setdefault("BENCH_MEMPROFILE_OUT", str(logs / "memprofile.txt"))
+    controller_cmd = (
+        [sys.executable, str(REPO / "bench" / "memprofile.py")]
+        if MEMPROFILE
+        else [str(bindir / "kaito-workspace-controller")]
+    )
+    procs = [
+        start_process(
             [
                 *controller_cmd,
                 f"--kubeconfig={kubeconfig}",
@@ -488,12 +585,13 @@ async def main() -> None:
                 "--log-format=json",
                 *os.environ.get("BENCH_CONTROLLER_ARGS", "").split(),
             ],
-            logs / "workspace-controller.log",
+            logs / f"workspace-controller-{number}.log",
         )
-        procs.append(ctrl)
-        if PROVISION:
-            pm, pp = free_port(), free_port()
-            prov = start_process(
+    ]
+    if PROVISION:
+        pm, pp = free_port(), free_port()
+        procs.append(
+            start_process(
                 [
                     str(bindir / "gpu-provisioner"),
                     f"--kubeconfig={kubeconfig}",
@@ -503,71 +601,90 @@ async def main() -> None:
                     f"--health-probe-bind-address=127.0.0.1:{pp}",
                     "--log-format=json",
                 ],
-                logs / "gpu-provisioner.log",
+                logs / f"gpu-provisioner-{number}.log",
             )
-            procs.append(prov)
-            wait_ready(pp, prov)
-        wait_ready(probe_port, ctrl)
-        log("applying workspaces")
-        cpu_before = cpu_s(ctrl.pid)
+        )
+        wait_ready(pp, procs[1])
+    wait_ready(probe_port, procs[0])
+    return procs, metrics_port
+
+
+async def run_round(bench: Bench, kubeconfig: Path, logs: Path, number: int, last: bool) -> Round:
+    """One floor (with the controller stopped) and one controller run of the same N workspaces."""
+    floor_s = 0.0
+    if not PROVISION:
+        log(f"round {number}: floor: the same Deployments and Services, applied directly")
+        cpu_before = cpu_by_process({})
+        floor_s = await bench.floor()
+        log(f"floor_s={floor_s:.1f}")
+        log("floor " + cpu_report(cpu_before, cpu_by_process({}), floor_s))
+        await bench.floor_cleanup()
+    procs, metrics_port = start_controllers(kubeconfig, logs, number)
+    ctrl = procs[0]
+    try:
+        log(f"round {number}: applying workspaces")
+        cpu_before = cpu_by_process({"controller": ctrl.pid})
         ready_s = await bench.apply_workspaces()
-        log(f"ready_s={ready_s:.1f} controller_cpu_s={cpu_s(ctrl.pid) - cpu_before:.1f}")
-        settle_s = await settle(metrics_port)
-        log(f"settled {settle_s:.1f}s after Ready (trailing status writes and events)")
-        before = writes(scrape(metrics_port))
-        log(f"rest: {REST_S:.0f}s idle")
-        await asyncio.sleep(REST_S)
-        after_text = scrape(metrics_port)
-        rest_writes = int(writes(after_text) - before)
-        errors = int(metric_sum(after_text, "controller_runtime_reconcile_errors_total"))
+        log(f"ready_s={ready_s:.1f}")
+        log("ready " + cpu_report(cpu_before, cpu_by_process({"controller": ctrl.pid}), ready_s))
+        rest_writes: int | None = None
+        if last:
+            settle_s = await settle(metrics_port)
+            log(f"settled {settle_s:.1f}s after Ready (trailing status writes and events)")
+            before = writes(scrape(metrics_port))
+            log(f"rest: {REST_S:.0f}s idle")
+            await asyncio.sleep(REST_S)
+            rest_writes = int(writes(scrape(metrics_port)) - before)
+        text = scrape(metrics_port)
+        errors = int(metric_sum(text, "controller_runtime_reconcile_errors_total"))
         rss = rss_mib(ctrl.pid)
-        if MEMPROFILE:
+        if MEMPROFILE and last:
             profile = os.environ["BENCH_MEMPROFILE_OUT"]
             ctrl.send_signal(signal.SIGUSR1)
             await asyncio.sleep(5)
             log(f"tracemalloc profile in {profile} (rss_mib includes tracemalloc's own overhead)")
         delete_s = await bench.delete_all()
+        log(f"delete_s={delete_s:.1f}")
+        controller_report(scrape(metrics_port))
+    finally:
+        for p in procs:
+            stop_process(p)
+    return Round(ready_s, floor_s, delete_s, errors, rss, rest_writes)
+
+
+async def main() -> None:
+    kubeconfig = ensure_cluster()
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = CONCURRENCY
+    api = k8s.ApiClient(configuration)
+    bench = Bench(api, kubeconfig)
+    logs = REPO / ".cluster" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        log(f"setup: N={N} mode={'provision' if PROVISION else 'byo-nodes'} rounds={ROUNDS}")
+        await bench.setup()
+        rounds = [
+            await run_round(bench, kubeconfig, logs, number, number == ROUNDS)
+            for number in range(1, ROUNDS + 1)
+        ]
+        for number, r in enumerate(rounds, 1):
+            log(f"round {number}: ready_s={r.ready_s:.1f} floor_s={r.floor_s:.1f} delete_s={r.delete_s:.1f}")
+        ready_s = statistics.median(r.ready_s for r in rounds)
+        floor_s = statistics.median(r.floor_s for r in rounds)
         ratio = ready_s / floor_s if floor_s else float("nan")
         mode = " mode=provision" if PROVISION else ""
         print(
             f"workspaces N={N} ready_s={ready_s:.1f} floor_s={floor_s:.1f} ratio={ratio:.2f} "
-            f"delete_s={delete_s:.1f} rest_writes={rest_writes} reconcile_errors={errors} "
-            f"rss_mib={rss:.0f}{mode}",
+            f"delete_s={statistics.median(r.delete_s for r in rounds):.1f} "
+            f"rest_writes={rounds[-1].rest_writes} "
+            f"reconcile_errors={sum(r.reconcile_errors for r in rounds)} "
+            f"rss_mib={max(r.rss_mib for r in rounds):.0f}{mode}",
             flush=True,
         )
-        per_verb = {
-            m: metric_sum(after_text, "rest_client_requests_total", lambda lb, m=m: f'method="{m}"' in lb)
-            for m in ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
-        }
-        log("controller requests by method: " + json.dumps(per_verb))
-        throttled = metric_sum(after_text, "rest_client_rate_limiter_duration_seconds_sum")
-        log(f"controller client-side rate limiter: {throttled:.1f}s waited in all")
-        for verb in ("POST", "PATCH"):
-            count = metric_sum(
-                after_text,
-                "rest_client_request_duration_seconds_count",
-                lambda lb, v=verb: f'verb="{v}"' in lb,
-            )
-            total = metric_sum(
-                after_text, "rest_client_request_duration_seconds_sum", lambda lb, v=verb: f'verb="{v}"' in lb
-            )
-            log(
-                f"controller {verb} latency as the controller saw it: {total / max(count, 1):.3f}s on average"
-            )
-        reconciles = metric_sum(after_text, "controller_runtime_reconcile_time_seconds_count")
-        busy = metric_sum(after_text, "controller_runtime_reconcile_time_seconds_sum")
-        queued = metric_sum(after_text, "workqueue_queue_duration_seconds_sum")
-        log(
-            f"controller reconciles: {reconciles:.0f}, {busy / max(reconciles, 1):.2f}s each on average, "
-            f"{queued / max(reconciles, 1):.2f}s queued on average"
-        )
     finally:
-        try:
-            await bench.cleanup()
-        finally:
-            for p in procs:
-                stop_process(p)
-            await api.close()
+        await bench.cleanup()
+        await api.close()
 
 
 if __name__ == "__main__":

@@ -287,7 +287,8 @@ class LocalCluster:
             f"--audit-log-path={self.audit_log}",
             "--audit-log-maxsize=200",
             "--audit-log-format=json",
-            "--profiling=false",
+            # KAITO_APISERVER_PROFILING=1 serves /debug/pprof, to see where a benchmark's apiserver CPU goes.
+            f"--profiling={'true' if os.environ.get('KAITO_APISERVER_PROFILING') == '1' else 'false'}",
         ]
 
     def start_apiserver(self, wait: bool = True, timeout: float = 60.0) -> None:
