@@ -140,7 +140,6 @@ class FakeClient:
         self.calls: list[tuple[str, str, str]] = []
         self.rv = itertools.count(100)
         self.fail_create: dict[str, Exception] = {}
-        self.fail_apply: dict[str, Exception] = {}
 
     def _write(self, kind: Kind, obj: Obj) -> Obj:
         """What the apiserver would store: a copy with a new resourceVersion, in the cache if ``sync``."""
@@ -156,7 +155,9 @@ class FakeClient:
             raise NotFoundError(404, "NotFound")
         return copy.deepcopy(current)
 
-    async def create(self, kind: Kind, obj: Obj, namespace: str | None = None) -> Obj:
+    async def create(
+        self, kind: Kind, obj: Obj, namespace: str | None = None, *, field_manager: str | None = None
+    ) -> Obj:
         self.calls.append(("create", kind.kind, obj["metadata"]["name"]))
         if kind.kind in self.fail_create:
             raise self.fail_create[kind.kind]
@@ -164,12 +165,14 @@ class FakeClient:
             raise AlreadyExistsError(409, "AlreadyExists")
         return self._write(kind, obj)
 
+    async def get(self, kind: Kind, namespace: str | None, name: str, *, metadata_only: bool = False) -> Obj:
+        self.calls.append(("get", kind.kind, name))
+        return self._current(kind, namespace, name)
+
     async def apply(
         self, kind: Kind, obj: Obj, *, field_manager: str | None = None, force: bool = True
     ) -> Obj:
         self.calls.append(("apply", kind.kind, obj["metadata"]["name"]))
-        if kind.kind in self.fail_apply:
-            raise self.fail_apply[kind.kind]
         return self._write(kind, obj)
 
     async def patch(

@@ -66,7 +66,7 @@ async def test_a_rejected_service_shows_in_status_and_is_retried_on_the_next_pas
     cache, client, rec, _ = make()
     requeued: list[Request] = []
     rec.services.requeue = requeued.append
-    client.fail_apply["Service"] = InvalidError(422, "Invalid", "spec.ports[0].port: Invalid value")
+    client.fail_create["Service"] = InvalidError(422, "Invalid", "spec.ports[0].port: Invalid value")
     cache.put(kinds.WORKSPACE, workspace())
     cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
     await rec.reconcile(Request("default", "ws1"))
@@ -78,7 +78,7 @@ async def test_a_rejected_service_shows_in_status_and_is_retried_on_the_next_pas
     inference = {c["type"]: c for c in ws["status"]["conditions"]}["InferenceReady"]
     assert "spec.ports[0].port" in inference["message"]
     # Fixed (here: the apiserver accepts it now): the next pass applies again and the error clears.
-    del client.fail_apply["Service"]
+    del client.fail_create["Service"]
     await rec.reconcile(Request("default", "ws1"))
     await rec.services.wait_idle()
     assert cache.get(kinds.SERVICE, "default", "ws1") is not None

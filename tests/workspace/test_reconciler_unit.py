@@ -62,19 +62,19 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
     cache, client, rec, events = make()
     # The Service's ClusterIP allocation is slow on a busy apiserver: hold it until the test lets it go.
     allocated = asyncio.Event()
-    apply = client.apply
+    create = client.create
 
-    async def slow_service_apply(kind: Any, obj: Any, **kwargs: Any) -> Any:
+    async def slow_service_create(kind: Any, obj: Any, **kwargs: Any) -> Any:
         if kind.kind == "Service":
             await allocated.wait()
-        return await apply(kind, obj, **kwargs)
+        return await create(kind, obj, **kwargs)
 
-    client.apply = slow_service_apply  # type: ignore[method-assign]
+    client.create = slow_service_create  # type: ignore[method-assign]
     cache.put(kinds.WORKSPACE, workspace())
     cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
     await rec.reconcile(Request("default", "ws1"))
     assert client.writes("create", "Machine") == []
-    assert client.writes("apply", "Deployment")
+    assert client.writes("create", "Deployment")  # new objects are POSTed: half an apply's cost
     assert conds(cache)["ResourceReady"] == "True"
     dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
     assert dep is not None
@@ -92,7 +92,7 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
     assert len(client.writes("patch_status", "Workspace")) == status_writes
     allocated.set()
     await rec.services.wait_idle()
-    assert client.writes("apply", "Service") == [("apply", "Service", "ws1")]
+    assert client.writes("create", "Service") == [("create", "Service", "ws1")]
     await rec.reconcile(Request("default", "ws1"))
     assert conds(cache)["WorkspaceReady"] == "True"
     ws = cache.get(kinds.WORKSPACE, "default", "ws1")
@@ -227,7 +227,7 @@ async def test_tuning_creates_config_copy_and_job_once() -> None:
     with_tuning_template(cache, "training_config: {}\n")
     await rec.reconcile(Request("default", "tune1"))
     assert client.writes("create", "Job") == [("create", "Job", "tune1")]
-    assert client.writes("apply", "ConfigMap") == [("apply", "ConfigMap", "tune1-tuning-config")]
+    assert client.writes("create", "ConfigMap") == [("create", "ConfigMap", "tune1-tuning-config")]
     job = copy.deepcopy(cache.get(kinds.JOB, "default", "tune1"))
     assert job is not None
     job["status"] = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}

@@ -30,6 +30,7 @@ from kaito.runtime.client import (
     NotFoundError,
     PatchType,
 )
+from kaito.runtime.client.create_apply import create_or_apply
 from kaito.runtime.controller import Request, Result
 from kaito.workspace import kinds
 from kaito.workspace import names as n
@@ -531,7 +532,9 @@ class WorkspaceReconciler:
         return False
 
     async def _apply(self, workspace: Mapping[str, Any], kind: Kind, desired: Obj) -> Mapping[str, Any]:
-        """Server-side apply, but only when the live object's manifest hash differs from the desired one."""
+        """Writes ``desired`` only when the live object's manifest hash differs: a POST when the cache shows
+        no object (half an apply's cost to the apiserver), else a server-side apply that owns what the POST
+        created (:mod:`kaito.runtime.client.create_apply`)."""
         observed = self.cache.get(kind, namespace_of(desired), name_of(desired))
         if (
             observed is not None
@@ -539,7 +542,9 @@ class WorkspaceReconciler:
             and is_owned_by(observed, workspace)
         ):
             return observed
-        result = await self.client.apply(kind, desired, field_manager=n.FIELD_MANAGER, force=True)
+        result = await create_or_apply(
+            self.client, kind, desired, exists=observed is not None, field_manager=n.FIELD_MANAGER
+        )
         if observed is not None:
             # Creations show in the condition events; a change to a running object is worth its own.
             self.events.event(

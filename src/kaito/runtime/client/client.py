@@ -174,10 +174,16 @@ class Client:
     # -- writes --------------------------------------------------------------------------------------
 
     async def create(
-        self, kind: Kind, obj: Object, namespace: str | None = None, *, dry_run: bool = False
+        self,
+        kind: Kind,
+        obj: Object,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> Object:
         """POSTs ``obj`` (``apiVersion``/``kind`` are filled in from ``kind`` if missing)."""
-        query = {"fieldManager": self.field_manager, "dryRun": "All" if dry_run else None}
+        query = {"fieldManager": field_manager or self.field_manager, "dryRun": "All" if dry_run else None}
         return await self._call(
             "POST", kind.path(self._ns(kind, namespace, obj)), query=query, body=kind.stamp(obj)
         )
