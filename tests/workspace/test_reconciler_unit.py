@@ -166,6 +166,10 @@ async def test_machine_node_becomes_ready() -> None:
     await rec.reconcile(Request("default", "ws1"))
     (machine,) = cache.list(kinds.MACHINE)
     assert conds(cache)["ResourceReady"] == "False"
+    # The Service does not wait for the node: its ClusterIP is ready (and its DNS name) when the pods are.
+    await rec.services.wait_idle()
+    assert client.writes("create", "Service") == [("create", "Service", "ws1")]
+    assert client.writes("create", "Deployment") == []
     labels = dict(machine["metadata"]["labels"])
     gpu_node = node("aks-" + machine["metadata"]["name"], labels)
     del gpu_node["metadata"]["labels"]["accelerator"]

@@ -209,6 +209,18 @@ class WorkspaceReconciler:
     # -- the main pass ---------------------------------------------------------------------------------
 
     async def _sync(self, workspace: Mapping[str, Any]) -> Result | None:
+        is_tuning = workspace.get("tuning") is not None
+        preset, preset_error = self._resolve_preset(workspace, is_tuning)
+        # Services first, before any round trip: a ClusterIP is allocated one at a time, so in a burst of
+        # new workspaces the Services are what everything ends up waiting for. They need neither the nodes
+        # nor the finalizer (the owner reference collects them).
+        pending_services: list[str] = []
+        service_error: tuple[str, str] | None = None
+        if not is_tuning and not preset_error:
+            try:
+                pending_services = self._sync_services(workspace, preset)
+            except InvalidError as exc:  # an earlier background apply was refused: say so in status
+                service_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
         digest = spec_hash(workspace)
         revision, writes = self._plan_revisions(workspace, digest)
         # The revision number comes from the cached history, so the history write and the annotation that
@@ -222,8 +234,6 @@ class WorkspaceReconciler:
         assert not isinstance(patched, BaseException)
         workspace = patched
 
-        is_tuning = workspace.get("tuning") is not None
-        preset, preset_error = self._resolve_preset(workspace, is_tuning)
         requeue: float | None = None
         if preset_error:
             resource = ResourceObservation(False, n.REASON_INVALID_PRESET, preset_error, failed=True)
@@ -235,7 +245,6 @@ class WorkspaceReconciler:
         workload: Mapping[str, Any] | None = None
         job: Mapping[str, Any] | None = None
         workload_error: tuple[str, str] | None = None
-        pending_services: list[str] = []
         problem = None
         if resource.ready and not preset_error:
             try:
@@ -247,7 +256,7 @@ class WorkspaceReconciler:
                     if not job_state(job).started:
                         problem = first_problem(self._pods(workspace))
                 else:
-                    workload, workload_error, pending_services = await self._sync_inference(
+                    workload, workload_error = await self._sync_inference(
                         workspace, preset, resource, revision
                     )
                     if not workload_ready(workload)[0]:
@@ -256,6 +265,7 @@ class WorkspaceReconciler:
                 # Retrying the same manifest cannot help (e.g. a user template the apiserver rejects): say
                 # so in status; a spec change brings a new attempt.
                 workload_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
+        workload_error = workload_error or service_error
 
         if pending_services and workload_error is None and workload_ready(workload)[0]:
             # Only the Service is missing, and its apply is under way: its watch event brings the workspace
@@ -468,9 +478,8 @@ class WorkspaceReconciler:
         preset: PresetWorkload | None,
         resource: ResourceObservation,
         revision: int,
-    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None, list[str]]:
-        """Applies the workload and hands its Services to the background; returns the workload, an error
-        for status, and the Services the cache does not show yet (the workspace is not Ready without)."""
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        """Applies the workload; returns it and an error for status."""
         config_hash = ""
         settings: dict[str, str] = {}
         config_name = get_path(workspace, "inference", "config")
@@ -480,7 +489,7 @@ class WorkspaceReconciler:
                 message = (
                     f"ConfigMap {config_name!r} (inference.config) not found in {namespace_of(workspace)}"
                 )
-                return None, (n.REASON_CONFIG_MISSING, message), []
+                return None, (n.REASON_CONFIG_MISSING, message)
             config_hash = stable_hash(config_map.get("data") or {})
             settings = config_env(config_map)
         inputs = InferenceInputs(
@@ -492,10 +501,7 @@ class WorkspaceReconciler:
             extra_tolerations=self.config.extra_tolerations,
             config_env=settings,
         )
-        distributed = not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
-        services = [service_manifest(workspace, distributed)]
-        if distributed:
-            services.append(headless_service_manifest(workspace))
+        distributed = _distributed(workspace, preset)
         desired = workload_manifest(workspace, inputs)
         kind, other = (
             (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
@@ -508,9 +514,17 @@ class WorkspaceReconciler:
             old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
             if old_headless is not None and is_owned_by(old_headless, workspace):
                 await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-        pending = [name_of(svc) for svc in services if not self._service_applied(workspace, svc)]
         workload = await self._apply(workspace, kind, desired)
-        return workload, None, pending
+        return workload, None
+
+    def _sync_services(self, workspace: Mapping[str, Any], preset: PresetWorkload | None) -> list[str]:
+        """Hands the workspace's Services to the background; returns those the cache does not show yet (the
+        workspace is not Ready without them)."""
+        distributed = _distributed(workspace, preset)
+        services = [service_manifest(workspace, distributed)]
+        if distributed:
+            services.append(headless_service_manifest(workspace))
+        return [name_of(svc) for svc in services if not self._service_applied(workspace, svc)]
 
     def _service_applied(self, workspace: Mapping[str, Any], desired: Obj) -> bool:
         """Whether the cache shows ``desired``; if not, its apply is started in the background (see
@@ -663,6 +677,10 @@ class WorkspaceReconciler:
         if now_ready and not was_ready and self.metrics is not None:
             self.metrics.observe_ready(workspace, datetime.now(UTC))
         return None
+
+
+def _distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
+    return not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
 
 
 def _key(workspace: Mapping[str, Any]) -> str:
