@@ -360,12 +360,28 @@ class Bench:
         for svc in (await self.core.list_namespaced_service(NAMESPACE)).items:
             await self.core.delete_namespaced_service(svc.metadata.name, NAMESPACE)
 
-        async def gone() -> bool:
-            pods = (await self.core.list_namespaced_pod(NAMESPACE)).items
-            deps = (await self.apps.list_namespaced_deployment(NAMESPACE)).items
-            return not pods and not deps
+        await self.quiet_namespace()
 
-        await self.until(gone, "floor objects gone", 300)
+    async def quiet_namespace(self, limit_s: float = 300) -> None:
+        """Waits until the namespace holds no workload, pod or Service, nor what the control plane made for
+        them (ReplicaSets, Endpoints, EndpointSlices): the next phase must not pay for this one's clean-up."""
+        discovery = k8s.DiscoveryV1Api(self.api)
+        lists = (
+            self.apps.list_namespaced_deployment,
+            self.apps.list_namespaced_replica_set,
+            self.core.list_namespaced_pod,
+            self.core.list_namespaced_service,
+            self.core.list_namespaced_endpoints,
+            discovery.list_namespaced_endpoint_slice,
+        )
+
+        async def quiet() -> bool:
+            for list_fn in lists:
+                if (await list_fn(NAMESPACE, limit=1)).items:
+                    return False
+            return True
+
+        await self.until(quiet, "namespace quiet", limit_s)
 
     # ---------------------------------------------------------------- controller run
     async def workspaces(self) -> list[dict[str, Any]]:
@@ -645,6 +661,7 @@ async def run_round(bench: Bench, kubeconfig: Path, logs: Path, number: int, las
             log(f"tracemalloc profile in {profile} (rss_mib includes tracemalloc's own overhead)")
         delete_s = await bench.delete_all()
         log(f"delete_s={delete_s:.1f}")
+        await bench.quiet_namespace()
         controller_report(scrape(metrics_port))
     finally:
         for p in procs:

@@ -267,10 +267,11 @@ class WorkspaceReconciler:
                 workload_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
         workload_error = workload_error or service_error
 
-        if pending_services and workload_error is None and workload_ready(workload)[0]:
-            # Only the Service is missing, and its apply is under way: its watch event brings the workspace
-            # back to Ready. Writing "not ready" in between would be one more status write per workspace
-            # whenever pods are quicker than the apiserver's ClusterIP allocation.
+        if pending_services and resource.ready and workload_error is None and problem is None:
+            # The nodes are there, the workload is applied and the Service's apply is under way: its watch
+            # event (milliseconds away, seconds in a burst) brings the workspace back to write what it
+            # shows then. In a burst the pods are often ready by that time, and the workspace goes to Ready
+            # in one status write instead of two; a failure is never held back.
             return Result(requeue_after=requeue) if requeue else None
         status = compute_status(
             Observation(
