@@ -364,7 +364,8 @@ class Bench:
 
     async def quiet_namespace(self, limit_s: float = 300) -> None:
         """Waits until the namespace holds no workload, pod or Service, nor what the control plane made for
-        them (ReplicaSets, Endpoints, EndpointSlices): the next phase must not pay for this one's clean-up."""
+        them (ReplicaSets, Endpoints, EndpointSlices) or the garbage collector still has to delete
+        (ControllerRevisions): the next phase must not pay for this one's clean-up."""
         discovery = k8s.DiscoveryV1Api(self.api)
         lists = (
             self.apps.list_namespaced_deployment,
@@ -373,6 +374,7 @@ class Bench:
             self.core.list_namespaced_service,
             self.core.list_namespaced_endpoints,
             discovery.list_namespaced_endpoint_slice,
+            self.apps.list_namespaced_controller_revision,
         )
 
         async def quiet() -> bool:

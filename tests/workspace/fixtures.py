@@ -211,7 +211,13 @@ class FakeClient:
         return self._write(kind, out)
 
     async def delete(
-        self, kind: Kind, namespace: str | None, name: str, *, propagation_policy: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation_policy: str | None = None,
+        preconditions: Obj | None = None,
     ) -> bool:
         self.calls.append(("delete", kind.kind, name))
         if self.sync:

@@ -196,6 +196,21 @@ async def test_delete_waits_for_machines_then_drops_finalizer() -> None:
     assert stored is not None and stored["metadata"]["finalizers"] == []
 
 
+async def test_delete_removes_what_it_made_without_waiting_for_the_garbage_collector() -> None:
+    cache, client, rec, _ = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
+    await rec.reconcile(Request("default", "ws1"))
+    await rec.services.wait_idle()
+    # A ConfigMap of the workspace's copy name that someone else owns is not ours to delete.
+    cache.put(kinds.CONFIGMAP, {"metadata": {"name": "ws1-tuning-config", "namespace": "default"}})
+    mark_deleting(cache)
+    await rec.reconcile(Request("default", "ws1"))
+    assert sorted(client.writes("delete")) == [("delete", "Deployment", "ws1"), ("delete", "Service", "ws1")]
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None and stored["metadata"]["finalizers"] == []
+
+
 async def test_a_released_workspace_is_not_patched_again_from_a_stale_cache() -> None:
     cache, client, rec, _ = make()
     cache.put(kinds.WORKSPACE, workspace())

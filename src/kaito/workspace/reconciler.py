@@ -123,6 +123,9 @@ class WorkspaceReconciler:
         # Workspaces (key -> uid) whose finalizer we removed: the apiserver has deleted them, and reconciles
         # that the cache's last view of them still triggers have nothing left to do (their patch would 404).
         self._released: dict[str, str] = {}
+        # Per deleting workspace, the owned objects (kind/name/uid) whose delete we sent: a cache that has
+        # not seen the deletion yet must not make us send it again on every pass.
+        self._deleted: dict[str, set[str]] = {}
 
     # -- entry -----------------------------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class WorkspaceReconciler:
             self.expectations.forget(str(request))
             self._written.pop(str(request), None)
             self._released.pop(str(request), None)
+            self._deleted.pop(str(request), None)
             return None
         if self._released.get(str(request)) == uid_of(workspace):
             return None
@@ -165,6 +169,7 @@ class WorkspaceReconciler:
                 self.events.event(
                     workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
                 )
+        await self._delete_owned(workspace)
         if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
             try:
                 await self._write_status(workspace, deleting_status(workspace, len(machines)))
@@ -182,6 +187,48 @@ class WorkspaceReconciler:
         self.expectations.forget(key)
         self._released[key] = uid_of(workspace)
         return None
+
+    async def _delete_owned(self, workspace: Mapping[str, Any]) -> None:
+        """Deletes the workload, Services and config copy we made for ``workspace``. The garbage collector
+        would collect them by their owner reference, but only once it has discovered the Workspace kind:
+        up to 30 s after the CRD is installed, plus its backoff on the items it failed meanwhile (a
+        200-workspace delete took 22.7 s instead of 6). A failed delete is left to the collector."""
+        ns = namespace_of(workspace)
+        name = name_of(workspace)
+        targets = (
+            (kinds.DEPLOYMENT, name),
+            (kinds.STATEFULSET, name),
+            (kinds.JOB, name),
+            (kinds.SERVICE, name),
+            (kinds.SERVICE, headless_name(workspace)),
+            (kinds.CONFIGMAP, config_copy_name(workspace)),
+        )
+        sent = self._deleted.setdefault(_key(workspace), set())
+        deletes: list[tuple[Kind, str, Coroutine[Any, Any, bool]]] = []
+        for kind, target in targets:
+            owned = self.cache.get(kind, ns, target)
+            if owned is None or not is_owned_by(owned, workspace) or is_deleting(owned):
+                continue
+            identity = f"{kind.kind}/{target}/{uid_of(owned)}"
+            if identity in sent:
+                continue
+            sent.add(identity)
+            # The uid precondition: never a same-named object someone made after ours went.
+            delete = self.client.delete(
+                kind, ns, target, propagation_policy="Background", preconditions={"uid": uid_of(owned)}
+            )
+            deletes.append((kind, target, delete))
+        outcomes = await asyncio.gather(*(d for _, _, d in deletes), return_exceptions=True)
+        for (kind, target, _), outcome in zip(deletes, outcomes, strict=True):
+            if isinstance(outcome, ApiError):
+                _log.warning(
+                    "could not delete; the garbage collector will",
+                    kind=kind.kind,
+                    name=target,
+                    error=str(outcome),
+                )
+            elif isinstance(outcome, BaseException):
+                raise outcome
 
     async def _remove_finalizer(self, workspace: Mapping[str, Any]) -> None:
         finalizers = list(meta(workspace).get("finalizers") or [])
