@@ -251,6 +251,21 @@ class Bench:
 
             await bounded([lambda i=i: mk(i) for i in range(N)])  # type: ignore[misc]
             await self.until(self.nodes_ready, "nodes Ready", 300)
+        await self.crds_discovered()
+
+    async def crds_discovered(self, settle_s: float = 35.0) -> None:
+        """Waits until the CRDs are older than the garbage collector's 30 s discovery period. Until then it
+        fails (and backs off) on every object owned by a kind it has not discovered, which on a fresh
+        cluster loads the first round with work no installed cluster does."""
+        extensions = k8s.ApiextensionsV1Api(self.api)
+        newest = 0.0
+        for name in ("workspaces.kaito.sh", "machines.karpenter.sh"):
+            crd = await extensions.read_custom_resource_definition(name)
+            newest = max(newest, crd.metadata.creation_timestamp.timestamp())
+        wait = newest + settle_s - time.time()
+        if wait > 0:
+            log(f"waiting {wait:.0f}s for the garbage collector to discover the new CRDs")
+            await asyncio.sleep(wait)
 
     async def nodes_ready(self) -> bool:
         nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
