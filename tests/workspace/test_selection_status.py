@@ -220,3 +220,23 @@ def test_indexed_candidates_choose_what_a_full_scan_chooses() -> None:
         indexed = cache.list(kinds.NODE, label_selector=selector)
         assert len(indexed) == candidates
         assert choose_nodes(ws, indexed).selected == choose_nodes(ws, cache.list(kinds.NODE)).selected
+
+
+def test_only_pod_events_that_change_the_reported_problem_reach_the_queue() -> None:
+    from kaito.workspace.controller import pod_problem_changed
+
+    pending = {"metadata": {"name": "p"}, "status": {"phase": "Pending"}}
+    running = {"metadata": {"name": "p"}, "status": {"phase": "Running", "conditions": [{"type": "Ready"}]}}
+    pulling = {
+        "metadata": {"name": "p"},
+        "status": {
+            "containerStatuses": [
+                {"name": "c", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}
+            ]
+        },
+    }
+    pred = pod_problem_changed()
+    assert not pred.create(pending) and not pred.update(pending, running), "routine progress: no reconcile"
+    assert pred.create(pulling) and pred.update(pending, pulling), "a problem appears"
+    assert pred.update(pulling, running) and pred.delete(pulling), "a problem goes away"
+    assert not pred.delete(running)

@@ -9,6 +9,7 @@ from kaito.api.constants import CONDITION_RESOURCE_READY, LABEL_WORKSPACE, LABEL
 from kaito.runtime.cache import ByKind, Cache
 from kaito.runtime.client import Client, Kind
 from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
+from kaito.runtime.controller.predicates import Predicate
 from kaito.runtime.manager import Runnable
 from kaito.workspace import kinds
 from kaito.workspace import names as n
@@ -17,6 +18,7 @@ from kaito.workspace.events import EventSink
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import selector_matches
 from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
+from kaito.workspace.podstatus import pod_problem
 from kaito.workspace.presets import PresetSource
 from kaito.workspace.reconciler import WorkspaceReconciler
 from kaito.workspace.slim import slim_node, slim_pod, slim_revision, slim_workload
@@ -61,6 +63,17 @@ def machine_mapper(obj: dict[str, Any]) -> list[Request]:
 
 def pod_mapper(obj: dict[str, Any]) -> list[Request]:
     return _labelled_request(obj, namespace_of(obj))
+
+
+def pod_problem_changed() -> Predicate:
+    """Pods matter to a workspace only for the problem they report (ImagePullBackOff, Unschedulable, ...):
+    readiness comes from the workload's own status. A pod's four or five routine updates on its way to
+    Running would each cost a reconcile that finds nothing new."""
+    return Predicate(
+        create=lambda pod: pod_problem(pod) is not None,
+        update=lambda old, new: pod_problem(old) != pod_problem(new),
+        delete=lambda pod: pod_problem(pod) is not None,
+    )
 
 
 def node_mapper(cache: Cache) -> Any:
@@ -123,7 +136,7 @@ def setup_workspace_controller(
     controller = (
         builder.watches(kinds.MACHINE, machine_mapper)
         .watches(kinds.NODE, node_mapper(cache))
-        .watches(kinds.POD, pod_mapper)
+        .watches(kinds.POD, pod_mapper, pod_problem_changed())
         .watches(kinds.CONFIGMAP, configmap_mapper(cache))
         .max_concurrent_reconciles(config.max_concurrent_reconciles)
         .complete(reconciler)
