@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from bench.workspaces import CONCURRENCY, bounded, floor_objects, workspace  # noqa: E402
+from bench.workspaces import CONCURRENCY, bounded, cpu_by_process, floor_objects, workspace  # noqa: E402
 from kaito.api.constants import (  # noqa: E402
     ANNOTATION_WORKSPACE_HASH,
     ANNOTATION_WORKSPACE_REVISION,
@@ -40,20 +40,6 @@ from kaito.api.constants import (  # noqa: E402
 N = int(os.environ.get("BENCH_N", "400"))
 NAMESPACE = f"writes-{int(time.time())}"
 GROUP, VERSION, PLURAL = "kaito.sh", "v1alpha1", "workspaces"
-
-
-def cpu_ms(comm: str) -> float:
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if text.split("(", 1)[1].rsplit(")", 1)[0] != comm:
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def status_body(i: int, ready: bool) -> dict[str, Any]:
@@ -91,12 +77,12 @@ class Costs:
         self.api = api
 
     async def measure(self, kind: str, op: Callable[[int], Awaitable[Any]]) -> None:
-        api0, etcd0 = cpu_ms("kube-apiserver"), cpu_ms("etcd")
+        before = cpu_by_process({})
         start = time.monotonic()
         await bounded([lambda i=i: op(i) for i in range(N)])  # type: ignore[misc]
         wall = time.monotonic() - start
-        api_ms = (cpu_ms("kube-apiserver") - api0) / N
-        etcd_ms = (cpu_ms("etcd") - etcd0) / N
+        after = cpu_by_process({})
+        api_ms, etcd_ms = ((after[c] - before[c]) * 1000 / N for c in ("kube-apiserver", "etcd"))
         print(
             f"write kind={kind} n={N} wall_s={wall:.1f} apiserver_ms={api_ms:.1f} etcd_ms={etcd_ms:.1f}",
             flush=True,

@@ -31,6 +31,7 @@ from kaito.runtime.client import (
     PatchType,
 )
 from kaito.runtime.client.create_apply import create_or_apply
+from kaito.runtime.client.errors import guarded_patch_conflict
 from kaito.runtime.controller import Request, Result
 from kaito.workspace import kinds
 from kaito.workspace import names as n
@@ -249,9 +250,10 @@ class WorkspaceReconciler:
         except NotFoundError:
             return
         except ApiError as exc:
-            if exc.status in (409, 422):
-                raise ConflictError(exc.status, exc.reason, str(exc)) from exc
-            raise
+            conflict = guarded_patch_conflict(exc)
+            if conflict is None:
+                raise
+            raise conflict from exc
 
     # -- the main pass ---------------------------------------------------------------------------------
 

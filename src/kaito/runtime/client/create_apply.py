@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kaito.runtime.client.client import Client, Object, PatchType
-from kaito.runtime.client.errors import AlreadyExistsError, ApiError, ConflictError
+from kaito.runtime.client.errors import AlreadyExistsError, ApiError, guarded_patch_conflict
 from kaito.runtime.client.kind import Kind
 
 Entry = dict[str, Any]
@@ -78,9 +78,10 @@ async def adopt_for_apply(
             kind, namespace, name, patch, patch_type=PatchType.JSON, field_manager=field_manager
         )
     except ApiError as exc:
-        if exc.status in (409, 422):  # the object changed since the read: the caller retries
-            raise ConflictError(exc.status, exc.reason, str(exc)) from exc
-        raise
+        conflict = guarded_patch_conflict(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
 
 
 async def create_or_apply(

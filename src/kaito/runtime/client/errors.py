@@ -73,6 +73,14 @@ def error_from_status(status: int, body: bytes | str | dict[str, Any] | None) ->
     return cls(status, reason, message, data)
 
 
+def guarded_patch_conflict(exc: ApiError) -> ConflictError | None:
+    """A JSON patch guarded by ``test`` ops is refused with 409 or 422 when the object changed since it was
+    read; as a :class:`ConflictError` the caller re-reads and retries as for any other conflict."""
+    if exc.status in (409, 422):
+        return ConflictError(exc.status, exc.reason, str(exc))
+    return None
+
+
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, NotFoundError)
 
