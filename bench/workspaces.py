@@ -84,6 +84,13 @@ def kubectl(kubeconfig: Path, *args: str) -> None:
     subprocess.run([exe, f"--kubeconfig={kubeconfig}", *args], check=True, stdout=subprocess.DEVNULL)
 
 
+def install_manifests(kubeconfig: Path) -> None:
+    """The CRDs and what else ``manifests/local`` holds, as ``make demo`` installs them."""
+    kubectl(
+        kubeconfig, "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "local")
+    )
+
+
 async def bounded(tasks: list[Callable[[], Awaitable[Any]]]) -> None:
     sem = asyncio.Semaphore(CONCURRENCY)
 
@@ -232,14 +239,7 @@ class Bench:
 
     async def setup(self) -> None:
         await self.quiesce()
-        kubectl(
-            self.kubeconfig,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-k",
-            str(REPO / "manifests" / "local"),
-        )
+        install_manifests(self.kubeconfig)
         with contextlib.suppress(ApiException):
             await self.core.create_namespace({"metadata": {"name": NAMESPACE}})
         if not PROVISION:

@@ -3,7 +3,8 @@
 The workspace benchmark is bound by the apiserver's CPU on a 2-core machine, so the question for any
 write the controller makes is what it costs there. For each kind of write the controller (or the floor)
 makes, this runs ``BENCH_N`` of them (default 400) at 32 in flight against the ``make cluster-up``
-cluster (or ``KUBECONFIG``) with no controller running, and prints one line a kind::
+cluster (started if it is not up; or ``KUBECONFIG``), with the CRDs installed and no controller
+running, and prints one line a kind::
 
     write kind=ws_status_patch n=400 wall_s=… apiserver_ms=… etcd_ms=…
 
@@ -30,7 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from bench.workspaces import CONCURRENCY, bounded, cpu_by_process, floor_objects, workspace  # noqa: E402
+from bench.workspaces import (  # noqa: E402
+    CONCURRENCY,
+    bounded,
+    cpu_by_process,
+    ensure_cluster,
+    floor_objects,
+    install_manifests,
+    workspace,
+)
 from kaito.api.constants import (  # noqa: E402
     ANNOTATION_WORKSPACE_HASH,
     ANNOTATION_WORKSPACE_REVISION,
@@ -207,9 +216,10 @@ class Costs:
 
 
 async def main() -> None:
-    kubeconfig = os.environ.get("KUBECONFIG") or str(REPO / ".cluster" / "kubeconfig")
+    kubeconfig = ensure_cluster()
+    install_manifests(kubeconfig)
     configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     configuration.connection_pool_maxsize = CONCURRENCY
     api = k8s.ApiClient(configuration)
     core = k8s.CoreV1Api(api)
