@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from e2e.cluster.hostchanges import Ledger
 from e2e.cluster.localcluster import REPO_ROOT, ClusterError, LocalCluster, ensure_binaries
 
 STATE_DIR = Path(os.environ.get("KAITO_CLUSTER_DIR", REPO_ROOT / ".cluster"))
@@ -64,6 +65,8 @@ def serve() -> int:
             "bin_dir": str(cluster.bin_dir),
             "kubeconfig": str(STATE_DIR / "kubeconfig"),
             "components": cluster.pids(),
+            "real_node": cluster.real_node is not None,
+            "real_node_skipped": cluster.real_node_skipped,
         }
         STATE_FILE.write_text(json.dumps(state, indent=2))
         while not stop.wait(2.0):
@@ -117,13 +120,24 @@ def up(timeout: float) -> int:
 
 
 def _print_usage(state: dict[str, object]) -> None:
+    if state.get("real_node_skipped") and state.get("real_node_skipped") != "not asked for":
+        print(f"  no real node ({state['real_node_skipped']}): pods are simulated by kwok only")
     print(f"  export KUBECONFIG={state['kubeconfig']}")
     print(f"  export PATH={STATE_DIR / 'bin'}:$PATH   # kubectl {state['bin_dir']}/kubectl")
+
+
+def _undo_real_node() -> None:
+    """A supervisor that was killed could not tear its real node down; its ledger still can."""
+    ledger = Ledger.load(STATE_DIR / "work" / "node" / "host-changes.json")
+    if ledger.entries:
+        errors = ledger.undo()
+        print("undid the real node's host changes" + (f"; left: {errors}" if errors else ""))
 
 
 def down(timeout: float) -> int:
     state = _read_state()
     if not state:
+        _undo_real_node()
         print("cluster is not running")
         return 0
     pid = int(str(state["pid"]))
@@ -134,6 +148,7 @@ def down(timeout: float) -> int:
         time.sleep(0.2)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+    _undo_real_node()
     shutil.rmtree(STATE_DIR / "work", ignore_errors=True)
     with contextlib.suppress(OSError):
         STATE_FILE.unlink()

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from e2e.cluster.pki import Pki, make_pki
+from e2e.cluster.realnode import RealNode, RealNodeUnavailable, unavailable_reason
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "cluster" / "build.sh"
@@ -35,6 +36,8 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.0/16"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# Where the real node's containerd pulls from (the loopback registry that `make images` pushes to).
+REGISTRY = os.environ.get("REGISTRY") or f"127.0.0.1:{os.environ.get('KAITO_REGISTRY_PORT', '5001')}"
 
 # Write verbs at Metadata level, everything else not at all: tests count writes per user from this.
 AUDIT_POLICY = """\
@@ -138,12 +141,21 @@ class LocalCluster:
     kubeconfig: Path
     components: dict[str, Component] = field(default_factory=dict)
     owns_workdir: bool = True
+    real_node: RealNode | None = None
+    real_node_skipped: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def start(
-        cls, workdir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120.0
+        cls,
+        workdir: Path | None = None,
+        bin_dir: Path | None = None,
+        timeout: float = 120.0,
+        real_node: bool | None = None,
     ) -> LocalCluster:
+        """``real_node``: True requires one, False never starts one, None (the default) starts one where
+        this machine can run it and says in ``real_node_skipped`` why not elsewhere. ``KAITO_REAL_NODE=1``
+        or ``CI=true`` turn None into True, so CI never silently runs without one."""
         bin_dir = bin_dir or ensure_binaries()
         owns = workdir is None
         workdir = Path(tempfile.mkdtemp(prefix="kaito-cluster-")) if workdir is None else workdir
@@ -162,10 +174,35 @@ class LocalCluster:
         try:
             cluster._write_kubeconfig()
             cluster._start_all(timeout)
+            cluster._start_real_node(real_node)
         except BaseException:
             cluster.stop()
             raise
         return cluster
+
+    def _start_real_node(self, wanted: bool | None) -> None:
+        if wanted is None and (os.environ.get("KAITO_REAL_NODE") == "1" or os.environ.get("CI") == "true"):
+            wanted = True
+        if wanted is None and os.environ.get("KAITO_REAL_NODE") == "0":
+            wanted = False
+        if wanted is False:
+            self.real_node_skipped = "not asked for"
+            return
+        reason = unavailable_reason()
+        if reason and wanted is None:
+            self.real_node_skipped = reason
+            return
+        if reason:
+            raise ClusterError(f"no real node: {reason}")
+        node = RealNode(cluster=self, registry=REGISTRY, workdir=self.workdir / "node")
+        self.real_node = node
+        try:
+            node.start()
+        except RealNodeUnavailable as err:
+            self.real_node = None
+            raise ClusterError(f"no real node: {err}") from err
+        except RuntimeError as err:
+            raise ClusterError(f"the real node did not come up: {err}") from err
 
     @classmethod
     def attach(cls, workdir: Path, bin_dir: Path, server: str) -> LocalCluster:
@@ -192,6 +229,11 @@ class LocalCluster:
         )
 
     def stop(self) -> None:
+        if self.real_node is not None:
+            errors = self.real_node.stop()
+            self.real_node = None
+            if errors:
+                print("real node teardown left:\n  " + "\n  ".join(errors), flush=True)
         # Reverse start order: kwok and the controllers first, etcd last, so the apiserver can drain.
         for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             comp = self.components.get(name)
@@ -209,6 +251,10 @@ class LocalCluster:
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def service_cidr(self) -> str:
+        return SERVICE_CIDR
 
     @property
     def audit_log(self) -> Path:
@@ -276,6 +322,11 @@ class LocalCluster:
             "--requestheader-username-headers=X-Remote-User",
             f"--proxy-client-cert-file={p.admin_cert}",
             f"--proxy-client-key-file={p.admin_key}",
+            # logs, exec and port-forward reach a real kubelet at its InternalIP (the pod bridge's gateway,
+            # kwok's 127.0.0.1), authenticated: no name lookup, no anonymous kubelet.
+            f"--kubelet-client-certificate={p.admin_cert}",
+            f"--kubelet-client-key={p.admin_key}",
+            "--kubelet-preferred-address-types=InternalIP",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p.sa_pub}",
             f"--service-account-signing-key-file={p.sa_key}",

@@ -140,3 +140,27 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
         )
     )
     return pki
+
+
+def issue_client_cert(pki: Pki, cn: str, org: str | None, cert_path: Path, key_path: Path) -> None:
+    """A client certificate signed by the plane's CA (a kubelet's ``system:node:<name>``, kube-proxy's)."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    if not isinstance(ca_key, rsa.RSAPrivateKey):
+        raise TypeError("the plane's CA key is not RSA")
+    now = datetime.datetime.now(datetime.UTC)
+    key = _key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, org))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from the Go module proxy into a cache outside the checkout,
+# kube-scheduler, kubectl, kwok) and the real node's kubelet and kube-proxy from the Go module proxy into a cache outside the checkout,
 # keyed by version, so a fresh clone on the same machine builds nothing.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ CACHE_ROOT="${KAITO_CACHE_DIR:-$HOME/.cache/kaito}"
 KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
 BIN_DIR="$CACHE_ROOT/k8s/$KEY/bin"
 WORK_DIR="$CACHE_ROOT/k8s/$KEY/build"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kubelet kube-proxy)
 
 log() { printf '[cluster-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -59,6 +59,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   log "resolving modules (go mod tidy)"
@@ -68,7 +70,7 @@ GO
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     [[ -x "$BIN_DIR/$cmd" ]] && continue
     log "building $cmd $K8S_VERSION"
     (cd "$dir" && go build -trimpath -ldflags "-s -w $ld" -o "$BIN_DIR/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
