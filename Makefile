@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: system-deps help venv binaries cluster-up cluster-down demo test lint manifests bench bench-workspaces clean
+.PHONY: system-deps help venv binaries images cluster-up cluster-down demo test lint manifests bench bench-workspaces clean
 
 help:
 	@echo "make demo   - local cluster + controllers + example workspaces to Ready"
 	@echo "make test   - install everything needed, lint, then run the whole test suite"
+	@echo "make images - build the images without docker, push them to the loopback registry (127.0.0.1:5001)"
 	@echo "make cluster-up / cluster-down / manifests / lint / bench / bench-workspaces"
 
 $(VENV)/.stamp: pyproject.toml constraints.txt
@@ -24,7 +25,11 @@ binaries:
 	@bash hack/cluster/build.sh >/dev/null
 	@bash hack/build-helm.sh >/dev/null
 
-cluster-up: venv binaries
+# Content-keyed (e2e/images): with nothing changed it only asks the registry. Prints name -> reference as JSON.
+images: venv
+	@$(PY) -m e2e.images
+
+cluster-up: venv binaries system-deps
 	@$(PY) -m e2e.cluster up
 
 cluster-down: venv
@@ -48,7 +53,7 @@ system-deps:
 test: venv binaries system-deps presets-venv lint presets-lint
 	@bash hack/run-tests.sh
 
-demo: venv binaries
+demo: venv binaries system-deps presets-venv images
 	@bash hack/demo/demo.sh
 
 bench: venv binaries

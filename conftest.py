@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -11,18 +12,26 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from e2e.cluster import LocalCluster
+from e2e.cluster.hostchanges import host_snapshot, snapshot_diff
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
-    """One real control plane per test session. Fails loudly if it cannot be built or started:
-    a test that needs the cluster is never silently skipped."""
+    """One real control plane per test session, with a real node where this machine can run one (always
+    in CI). Fails loudly if it cannot be built or started: a test that needs the cluster is never
+    silently skipped. After the session the host must be exactly as before: no process, mount, link,
+    route, iptables rule, cgroup, host path or sysctl of the real node's left."""
+    before = host_snapshot()
     c = LocalCluster.start()
     os.environ["KAITO_TEST_KUBECONFIG"] = str(c.kubeconfig)
     try:
         yield c
     finally:
+        had_node = c.real_node is not None
         c.stop()
+        if had_node:
+            left = snapshot_diff(before, host_snapshot())
+            assert not left, f"the real node's teardown left changes on the host: {json.dumps(left, indent=1)}"
 
 
 @pytest.fixture(scope="session")

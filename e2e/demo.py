@@ -1,7 +1,12 @@
 """``make demo``: the local cluster, both controllers, and the example workspaces to Ready.
 
-``python -m e2e.demo`` runs it; ``python -m e2e.demo stop`` stops the controllers it started (``make
-cluster-down`` calls that before stopping the cluster).
+With a real node (root on Linux: these machines and CI), both controllers and the webhook run as pods
+from the images ``make images`` built, the webhook refuses a bad Workspace through its Service, and
+the tiny-llama workspace answers a chat completion through ``kubectl port-forward``. Without one, the
+controllers run as local processes and every pod is simulated by kwok, as the demo says.
+
+``python -m e2e.demo`` runs it; ``python -m e2e.demo stop`` stops the controllers it started as
+processes (``make cluster-down`` calls that before stopping the cluster).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from e2e.cluster.localcluster import LocalCluster, ensure_binaries
@@ -25,13 +31,25 @@ from e2e.harness import (
     install_manifests,
     service_account_kubeconfig,
 )
+from e2e.images import build_all
+from e2e.incluster import controller_pods, describe_pods, install, port_forward, post_json
 
 STATE_DIR = REPO / ".cluster"
 PIDS = STATE_DIR / "controllers.json"
 EXAMPLES = [
-    REPO / "examples" / "inference",
+    REPO / "examples" / "inference" / "kaito_workspace_phi_3.yaml",
     REPO / "examples" / "fine-tuning" / "kaito_workspace_tuning_phi_3.yaml",
 ]
+TINY_EXAMPLE = REPO / "examples" / "inference" / "kaito_workspace_tiny_llama.yaml"
+TINY_WORKSPACE = "workspace-tiny-llama"
+# Refused by the webhook: the preset does not exist.
+BAD_WORKSPACE = {
+    "apiVersion": "kaito.sh/v1alpha1",
+    "kind": "Workspace",
+    "metadata": {"name": "workspace-refused", "namespace": "default"},
+    "resource": {"instanceType": "Standard_NC6s_v3", "labelSelector": {"matchLabels": {"apps": "refused"}}},
+    "inference": {"preset": {"name": "no-such-model"}},
+}
 KWOK_TOLERATION = "kwok.x-k8s.io/node:NoSchedule"
 TIMEOUT_S = float(os.environ.get("DEMO_TIMEOUT_S", "180"))
 
@@ -40,12 +58,13 @@ def say(msg: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def attach() -> LocalCluster:
-    """The cluster that ``python -m e2e.cluster up`` runs in the background, as a LocalCluster handle."""
+def attach() -> tuple[LocalCluster, dict[str, object]]:
+    """The cluster that ``python -m e2e.cluster up`` runs in the background, as a LocalCluster handle,
+    and its state (whether it has a real node, and if not why)."""
     subprocess.run([sys.executable, "-m", "e2e.cluster", "up"], cwd=REPO, check=True)
     state = json.loads((STATE_DIR / "state.json").read_text())
     cluster = LocalCluster.attach(STATE_DIR / "work", Path(state["bin_dir"]), str(state["server"]))
-    return cluster
+    return cluster, state
 
 
 def stop_controllers() -> None:
@@ -106,19 +125,7 @@ def workspace_rows(cluster: LocalCluster) -> dict[str, dict[str, str]]:
     return rows
 
 
-def main() -> int:
-    if sys.argv[1:] == ["stop"]:
-        stop_controllers()
-        return 0
-    started = time.monotonic()
-    ensure_binaries()
-    cluster = attach()
-    say("installing CRDs, RBAC and tuning templates (manifests/local)")
-    install_manifests(cluster, "local")
-    procs = start_controllers(cluster)
-    for example in EXAMPLES:
-        say(f"kubectl apply -f {example.relative_to(REPO)}")
-        cluster.kubectl("apply", "-f", str(example))
+def wait_ready(cluster: LocalCluster, expected: int, alive: Callable[[], str | None]) -> bool:
     last: dict[str, dict[str, str]] = {}
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
@@ -128,30 +135,108 @@ def main() -> int:
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(conds.items()))
                 say(f"{name}: {shown}")
         last = rows
-        if len(rows) >= 2 and all(c.get("WorkspaceReady") == "True" for c in rows.values()):
-            break
+        if len(rows) >= expected and all(c.get("WorkspaceReady") == "True" for c in rows.values()):
+            return True
+        problem = alive()
+        if problem:
+            say(problem)
+            return False
+        time.sleep(1)
+    return False
+
+
+def run_with_processes(cluster: LocalCluster, reason: str) -> bool:
+    say(f"no real node ({reason}): controllers run as local processes and kwok simulates every pod")
+    say("installing CRDs, RBAC and tuning templates (manifests/local)")
+    install_manifests(cluster, "local")
+    procs = start_controllers(cluster)
+    for example in EXAMPLES:
+        say(f"kubectl apply -f {example.relative_to(REPO)}")
+        cluster.kubectl("apply", "-f", str(example))
+
+    def alive() -> str | None:
         for name, proc in procs.items():
             if not proc.alive():
-                say(f"{name} exited:\n{proc.log_tail()}")
-                return 1
-        time.sleep(1)
+                return f"{name} exited:\n{proc.log_tail()}"
+        return None
+
+    return wait_ready(cluster, len(EXAMPLES), alive)
+
+
+def run_on_real_node(cluster: LocalCluster) -> bool:
+    stop_controllers()
+    say("building the images (make images: cached by content, pushed to the loopback registry)")
+    images = build_all()
+    for name, ref in sorted(images.items()):
+        say(f"  {name}: {ref}")
+    say("installing manifests/realnode: both controllers and the webhook as Deployments on the real node")
+    install(cluster, images, STATE_DIR / "overlay")
+    print(cluster.kubectl("get", "pods", "-n", SYSTEM_NAMESPACE, "-o", "wide").stdout)
+    say("a Workspace the webhook must refuse (through its Service):")
+    refused = cluster.apply(BAD_WORKSPACE, check=False)
+    print(f"  $ kubectl apply -f - (preset no-such-model)\n  {refused.stderr.strip()}\n")
+    if refused.returncode == 0:
+        say("the webhook accepted a Workspace with an unknown preset")
+        return False
+    for example in [*EXAMPLES, TINY_EXAMPLE]:
+        say(f"kubectl apply -f {example.relative_to(REPO)}")
+        cluster.kubectl("apply", "-f", str(example))
+
+    def alive() -> str | None:
+        pods = controller_pods(cluster)
+        crashing = [
+            p["metadata"]["name"]
+            for p in pods
+            for c in p["status"].get("containerStatuses") or []
+            if (c.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
+        ]
+        return f"controller pods crash: {crashing}\n{describe_pods(cluster)}" if crashing else None
+
+    if not wait_ready(cluster, len(EXAMPLES) + 1, alive):
+        return False
+    say(f"kubectl port-forward svc/{TINY_WORKSPACE} :80, then POST /v1/chat/completions")
+    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
+    with port_forward(cluster, f"svc/{TINY_WORKSPACE}", "default", 80) as port:
+        status, reply = post_json(port, "/v1/chat/completions", body)
+    print(json.dumps(reply, indent=2) if status == 200 else f"HTTP {status}: {reply}")
+    if status != 200:
+        return False
+    say(f"tiny-llama answered: {reply['choices'][0]['message']['content']!r}")
+    return True
+
+
+def main() -> int:
+    if sys.argv[1:] == ["stop"]:
+        stop_controllers()
+        return 0
+    started = time.monotonic()
+    ensure_binaries()
+    cluster, state = attach()
+    if state.get("real_node"):
+        ok = run_on_real_node(cluster)
+    else:
+        ok = run_with_processes(cluster, str(state.get("real_node_skipped") or "not available"))
     print()
     print(cluster.kubectl("get", "workspace", "-A").stdout)
     print(cluster.kubectl("get", "machines,nodes").stdout)
-    ok = len(last) >= 2 and all(c.get("WorkspaceReady") == "True" for c in last.values())
     if not ok:
-        say("not every workspace became Ready; `kubectl describe workspace` tells why")
+        say("not every step worked; `kubectl describe workspace` and the controller logs tell why")
         return 1
-    say(f"all workspaces Ready in {time.monotonic() - started:.0f}s")
+    say(f"done in {time.monotonic() - started:.0f}s")
+    logs = (
+        f"kubectl logs -n {SYSTEM_NAMESPACE} deploy/kaito-workspace-controller"
+        if state.get("real_node")
+        else str(STATE_DIR / "logs")
+    )
     print(f"""
 The cluster and both controllers keep running. Explore:
   export KUBECONFIG={STATE_DIR / "kubeconfig"} PATH={STATE_DIR / "bin"}:$PATH
   kubectl get workspace,machines,nodes,deployments,jobs,services -A
   kubectl describe workspace workspace-phi-3-mini
-Controller logs: {STATE_DIR / "logs"}
+Controller logs: {logs}
 Clean up:
   kubectl delete workspace --all      # Machines and simulated nodes go with them
-  make cluster-down                   # stops the controllers and the cluster
+  make cluster-down                   # stops the controllers and the cluster, undoes the real node
 """)
     return 0
 

@@ -142,6 +142,7 @@ class LocalCluster:
     components: dict[str, Component] = field(default_factory=dict)
     owns_workdir: bool = True
     real_node: RealNode | None = None
+    registry: Any = None  # the LoopbackRegistry the real node pulls from, when this cluster started it
     real_node_skipped: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -194,6 +195,11 @@ class LocalCluster:
             return
         if reason:
             raise ClusterError(f"no real node: {reason}")
+        if not os.environ.get("REGISTRY"):
+            from e2e.images.registry import LoopbackRegistry
+
+            self.registry = LoopbackRegistry()
+            self.registry.start()
         node = RealNode(cluster=self, registry=REGISTRY, workdir=self.workdir / "node")
         self.real_node = node
         try:
@@ -234,6 +240,9 @@ class LocalCluster:
             self.real_node = None
             if errors:
                 print("real node teardown left:\n  " + "\n  ".join(errors), flush=True)
+        if self.registry is not None:
+            self.registry.stop()
+            self.registry = None
         # Reverse start order: kwok and the controllers first, etcd last, so the apiserver can drain.
         for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             comp = self.components.get(name)

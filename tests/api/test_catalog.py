@@ -42,7 +42,8 @@ def test_required_models_present(catalog: Catalog) -> None:
     for name in REQUIRED_MODELS:
         model = catalog.model(name)
         assert model is not None, name
-        assert model.hugging_face.revision is not None and len(model.hugging_face.revision) == 40
+        assert model.hugging_face is not None and model.hugging_face.revision is not None
+        assert len(model.hugging_face.revision) == 40
 
 
 def test_instance_type_families(catalog: Catalog) -> None:

@@ -142,7 +142,8 @@ class ModelPreset(_CatalogModel):
     family: str = Field(min_length=1)
     type: Literal["text-generation"] = "text-generation"
     access_mode: Literal["public", "private"] = Field(default="public", alias="accessMode")
-    hugging_face: HuggingFaceSource = Field(alias="huggingFace")
+    # None: the weights are made when the image is built (the tiny test model), not fetched from a hub.
+    hugging_face: HuggingFaceSource | None = Field(default=None, alias="huggingFace")
     weights_size: Size = Field(alias="weightsSize")
     runtime: Runtime
     image_tag: str = Field(alias="imageTag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -154,7 +155,9 @@ class ModelPreset(_CatalogModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelPreset:
-        if self.access_mode == "public" and self.hugging_face.revision is None:
+        if self.hugging_face is None and self.download_at_runtime:
+            raise ValueError("downloadAtRuntime needs huggingFace: there is nothing to download from")
+        if self.access_mode == "public" and self.hugging_face and self.hugging_face.revision is None:
             raise ValueError("huggingFace.revision is required for a public preset (pin a commit)")
         if self.inference.per_gpu_memory_bytes * self.inference.gpu_count < (
             self.inference.total_gpu_memory_bytes

@@ -1,0 +1,276 @@
+"""On the real node: both controllers and the webhook as pods from the images this repo builds, and a
+workspace whose pod really starts and answers. Nothing here is simulated: a pod is Running because
+runc started it, and a reply comes from the preset server in the preset image.
+
+The controllers are installed for this module and removed at its end (the other e2e tests run them as
+processes against the same cluster)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.cluster import LocalCluster
+from e2e.cluster.realnode import NODE_NAME, TAINT_KEY
+from e2e.harness import SYSTEM_NAMESPACE
+from e2e.images import build_all
+from e2e.incluster import (
+    DEPLOYMENTS,
+    WEBHOOK_CONFIGURATION,
+    controller_pods,
+    install,
+    leader,
+    port_forward,
+    post_json,
+    uninstall,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+TINY = "tiny-llama"
+REAL_NODE_SELECTOR = {TAINT_KEY: "true"}
+
+
+@pytest.fixture(scope="module")
+def images(cluster: LocalCluster) -> dict[str, str]:
+    if cluster.real_node is None:
+        pytest.skip(f"no real node: {cluster.real_node_skipped}")
+    return build_all()
+
+
+@pytest.fixture(scope="module")
+def in_cluster(
+    cluster: LocalCluster, images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    install(cluster, images, tmp_path_factory.mktemp("overlay"))
+    try:
+        yield
+    finally:
+        uninstall(cluster)
+
+
+@pytest.fixture
+def ns(cluster: LocalCluster, in_cluster: None) -> Iterator[str]:
+    name = f"rn-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        # Workspaces go first, while the controller can still finalize them.
+        cluster.kubectl(
+            "delete", "workspaces", "--all", "-n", name, "--timeout=120s", check=False, timeout=150
+        )
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def tiny_workspace(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "kaito.sh/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {"name": name, "namespace": namespace},
+        "resource": {
+            "instanceType": "Standard_NC4as_T4_v3",
+            "labelSelector": {"matchLabels": REAL_NODE_SELECTOR},
+        },
+        "inference": {"preset": {"name": TINY}},
+    }
+    body.update(extra)
+    return body
+
+
+def condition(cluster: LocalCluster, namespace: str, name: str, kind: str) -> str | None:
+    ws = cluster.get_json("workspace", name, "-n", namespace) or {}
+    for cond in (ws.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def running_pods(cluster: LocalCluster, namespace: str, workspace: str) -> list[dict[str, Any]]:
+    pods = (cluster.get_json("pods", "-n", namespace, "-l", f"kaito.sh/workspace={workspace}") or {}).get(
+        "items", []
+    )
+    return [
+        p
+        for p in pods
+        if p["status"].get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+        and all(c.get("ready") for c in p["status"].get("containerStatuses") or [])
+    ]
+
+
+def ask(port: int) -> tuple[str, str]:
+    """One /chat and one /v1/chat/completions; returns both texts (asserting both answered)."""
+    status, chat = post_json(port, "/chat", {"prompt": "hello", "generate_kwargs": {"max_new_tokens": 8}})
+    assert status == 200, chat
+    status, completion = post_json(
+        port,
+        "/v1/chat/completions",
+        {
+            "model": TINY,
+            "messages": [{"role": "user", "content": "hello"}],
+            "max_tokens": 8,
+            "temperature": 0,
+        },
+    )
+    assert status == 200, completion
+    assert completion["object"] == "chat.completion" and completion["model"] == TINY
+    text = completion["choices"][0]["message"]["content"]
+    assert isinstance(text, str) and text
+    return str(chat.get("Result", chat)), text
+
+
+def node_containers(cluster: LocalCluster, namespace: str) -> list[str]:
+    """Containers and sandboxes containerd still holds for pods of ``namespace``."""
+    node = cluster.real_node
+    assert node is not None
+    out = subprocess.run(
+        ["ctr", "--address", str(node.containerd_socket), "-n", "k8s.io", "containers", "ls", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found = []
+    for cid in out:
+        info = subprocess.run(
+            ["ctr", "--address", str(node.containerd_socket), "-n", "k8s.io", "containers", "info", cid],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if (
+            info.returncode == 0
+            and json.loads(info.stdout).get("Labels", {}).get("io.kubernetes.pod.namespace") == namespace
+        ):
+            found.append(cid)
+    return found
+
+
+def test_controllers_run_as_pods_on_the_real_node(
+    cluster: LocalCluster, images: dict[str, str], in_cluster: None
+) -> None:
+    for name, deployment in DEPLOYMENTS.items():
+        d = cluster.get_json("deployment", deployment, "-n", SYSTEM_NAMESPACE)
+        assert d["status"].get("readyReplicas") == 2, d["status"]
+        pods = controller_pods(cluster, name)
+        assert len(pods) == 2
+        for pod in pods:
+            assert pod["spec"]["nodeName"] == NODE_NAME
+            assert pod["status"]["containerStatuses"][0]["imageID"].endswith(images[name].split("@")[1])
+            assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        assert leader(cluster, name) in {p["metadata"]["name"] for p in pods}
+
+
+def test_webhook_refuses_a_bad_workspace_through_its_service(cluster: LocalCluster, ns: str) -> None:
+    config = cluster.get_json("validatingwebhookconfiguration", WEBHOOK_CONFIGURATION)
+    client = config["webhooks"][0]["clientConfig"]
+    assert client["service"]["name"] == "kaito-workspace-webhook" and "url" not in client
+    bad = tiny_workspace("bad", ns, inference={"preset": {"name": "no-such-model"}})
+    out = cluster.apply(bad, check=False)
+    assert out.returncode != 0
+    assert "denied the request" in out.stderr and "no-such-model" in out.stderr, out.stderr
+    assert cluster.get_json("workspace", "bad", "-n", ns) is None
+
+
+def test_tiny_workspace_answers_and_rolls_out_a_config_change(cluster: LocalCluster, ns: str) -> None:
+    name = "tiny"
+    cluster.apply(tiny_workspace(name, ns))
+    cluster.wait_for(
+        lambda: condition(cluster, ns, name, "WorkspaceReady") == "True", "tiny Ready", timeout=300
+    )
+    assert not cluster.get_json("machines.karpenter.sh", "-l", f"kaito.sh/workspace={name}")["items"]
+    [pod] = running_pods(cluster, ns, name)
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    with port_forward(cluster, f"svc/{name}", ns, 80) as port:
+        ask(port)
+
+    cluster.kubectl(
+        "create", "configmap", "short", "-n", ns, "--from-literal=inference_config.yaml=max_new_tokens: 4\n"
+    )
+    cluster.kubectl(
+        "patch",
+        "workspace",
+        name,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        json.dumps({"inference": {"config": "short"}}),
+    )
+    old_uid = pod["metadata"]["uid"]
+    cluster.wait_for(
+        lambda: (
+            [p for p in running_pods(cluster, ns, name) if p["metadata"]["uid"] != old_uid]
+            and condition(cluster, ns, name, "WorkspaceReady") == "True"
+        ),
+        "a new pod with the new config serving",
+        timeout=300,
+    )
+    [new_pod] = running_pods(cluster, ns, name)
+    mounts = {m["mountPath"] for m in new_pod["spec"]["containers"][0]["volumeMounts"]}
+    assert any("config" in m for m in mounts), mounts
+    with port_forward(cluster, f"svc/{name}", ns, 80) as port:
+        ask(port)
+
+    cluster.kubectl("delete", "workspace", name, "-n", ns, "--timeout=120s", timeout=150)
+    cluster.wait_for(
+        lambda: (
+            not running_pods(cluster, ns, name)
+            and not (cluster.get_json("pods", "-n", ns) or {}).get("items")
+        ),
+        "the workspace's pods gone",
+        timeout=120,
+    )
+    cluster.wait_for(lambda: not node_containers(cluster, ns), "no containers or sandboxes left", timeout=60)
+    for kind in ("deployments", "services", "replicasets", "configmaps"):
+        left = [i["metadata"]["name"] for i in (cluster.get_json(kind, "-n", ns) or {}).get("items", [])]
+        left = [n for n in left if n not in {"short", "kube-root-ca.crt"}]
+        assert not left, f"{kind} left: {left}"
+
+
+def test_leader_fails_over_when_its_pod_is_deleted(cluster: LocalCluster, ns: str) -> None:
+    for name in DEPLOYMENTS:
+        old = leader(cluster, name)
+        assert old
+        cluster.kubectl("delete", "pod", old, "-n", SYSTEM_NAMESPACE, "--wait=false")
+        new = cluster.wait_for(
+            lambda n=name, o=old: (h := leader(cluster, n)) and h != o and h,
+            f"{name}: a new leader",
+            timeout=90,
+        )
+        assert new in {p["metadata"]["name"] for p in controller_pods(cluster, name)}
+    # The new leaders work: a workspace on simulated GPU capacity gets its Machine, node and pod.
+    ws = tiny_workspace("after-failover", ns)
+    ws["resource"] = {"instanceType": "Standard_NC6s_v3", "labelSelector": {"matchLabels": {"failover": ns}}}
+    ws["inference"] = {"preset": {"name": "phi-3-mini-4k-instruct"}}
+    cluster.apply(ws)
+    cluster.wait_for(
+        lambda: condition(cluster, ns, "after-failover", "WorkspaceReady") == "True",
+        "Ready after failover",
+        timeout=180,
+    )
+
+
+def test_cluster_down_restores_the_host_is_checked_by_the_session(cluster: LocalCluster) -> None:
+    """The session's cluster fixture compares a host snapshot from before the real node with one after
+    it stops (processes, mounts, links, routes, iptables, cgroups, host paths, sysctls); here only that
+    the node's safety rules are in place while it runs."""
+    if cluster.real_node is None:
+        pytest.skip(f"no real node: {cluster.real_node_skipped}")
+    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    assert "blackhole 10.245.0.0/16" in routes and "blackhole 10.96.0.0/16" in routes
+    mangle = subprocess.run(
+        ["iptables", "-t", "mangle", "-S", "FORWARD"], capture_output=True, text=True
+    ).stdout
+    assert mangle.count("kaito-realnode") == 2
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    # Only kube-proxy's SNAT of marked service traffic, whose destinations are pods on the bridge.
+    masquerades = [line for line in nat.splitlines() if "MASQUERADE" in line]
+    assert all(line.startswith("-A KUBE-POSTROUTING ") for line in masquerades), masquerades
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
