@@ -1,16 +1,20 @@
 # Both controllers from one build: `docker build -f docker/controllers.Dockerfile --target workspace-controller .`
 # or `--target gpu-provisioner`. Slim, non-root, read-only-root-filesystem friendly.
-FROM python:3.11-slim AS build
+# BASE_IMAGE: any Debian-like image with python3 (>= 3.11) and its venv module; `make images` passes a
+# Debian bookworm made locally with mmdebstrap (e2e/images), a normal build uses the public default.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 COPY presets/catalog ./presets/catalog
-RUN python -m venv /opt/kaito \
+RUN python3 -m venv /opt/kaito \
  && /opt/kaito/bin/pip install -c constraints.txt . \
  && find /opt/kaito -name '__pycache__' -prune -exec rm -rf {} +
 
-FROM python:3.11-slim AS base
+FROM ${BASE_IMAGE} AS base
 COPY --from=build /opt/kaito /opt/kaito
 COPY presets/catalog /opt/kaito/catalog
 ENV PATH=/opt/kaito/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

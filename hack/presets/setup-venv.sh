@@ -38,7 +38,9 @@ ensure_registry() {
   fi
 }
 
-want="$(cat "${REQS[@]}" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
+# requirements.txt includes requirements-torch.txt (-r): hashed too, so a torch bump refreshes the venv.
+HASHED=("${REQS[@]}" "$ROOT/presets/requirements-torch.txt")
+want="$(cat "${HASHED[@]}" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)"
 ensure_registry
 
 # The venv (7 GB, mostly torch's CUDA wheels) lives outside the checkout, keyed by the requirements'
