@@ -600,6 +600,7 @@ class Builder:
             "chroot",
             "--pull=never",
             "--layers",
+            "--force-rm",  # no working container left behind by a failed step
             "--signature-policy",
             str(self.paths.policy),
             "-f",
