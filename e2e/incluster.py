@@ -27,7 +27,10 @@ MANIFEST_IMAGES = {
     "gpu-provisioner": "ghcr.io/kaito-py/gpu-provisioner",
 }
 DEPLOYMENTS = {"workspace-controller": "kaito-workspace-controller", "gpu-provisioner": "gpu-provisioner"}
-LEASES = {"workspace-controller": "kaito-workspace-controller", "gpu-provisioner": "gpu-provisioner"}
+LEASES = {
+    "workspace-controller": "kaito-workspace-controller",
+    "gpu-provisioner": "gpu-provisioner-leader-election",
+}
 WEBHOOK_CONFIGURATION = "validation.workspace.kaito.sh"
 
 

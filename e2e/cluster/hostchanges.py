@@ -120,7 +120,7 @@ def _proc_state(pid: int) -> str | None:
 
 def cgroup_dirs(name: str) -> list[Path]:
     """``<hierarchy>/<name>`` in every cgroup v1 hierarchy (or the v2 root) where it exists."""
-    found = []
+    found: list[Path] = []
     if not CGROUP_ROOT.is_dir():
         return found
     candidates = [CGROUP_ROOT / name] + [h / name for h in CGROUP_ROOT.iterdir() if h.is_dir()]
