@@ -31,7 +31,7 @@ def cluster() -> Iterator[LocalCluster]:
         c.stop()
         if had_node:
             left = snapshot_diff(before, host_snapshot())
-            assert not left, f"the real node's teardown left changes on the host: {json.dumps(left, indent=1)}"
+            assert not left, f"the real node left changes on the host: {json.dumps(left, indent=1)}"
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,10 @@ run() {
   if [[ $rc -ne 0 && $rc -ne 5 ]]; then status=$rc; fi
 }
 
-run .venv/bin/python -m pytest -q -ra --durations=15 tests e2e
+# cluster-up/cluster-down with a real node, in a session of its own: one real node runs per machine,
+# and the main session's cluster has one for its whole length.
+run .venv/bin/python -m pytest -q -ra -m cluster_cli e2e/test_cluster_cli.py
+run .venv/bin/python -m pytest -q -ra --durations=15 -m "not cluster_cli" tests e2e
 # The preset workloads have their own venv (torch, transformers, ...) and pytest config.
 run .venv-presets/bin/python -m pytest -q -ra -c presets/tests/pytest.ini presets/tests
 exit $status

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from e2e.cluster.hostchanges import Ledger
 from e2e.cluster.localcluster import REPO_ROOT, ClusterError, LocalCluster, ensure_binaries
+from e2e.cluster.realnode import release_stale_lock
 
 STATE_DIR = Path(os.environ.get("KAITO_CLUSTER_DIR", REPO_ROOT / ".cluster"))
 STATE_FILE = STATE_DIR / "state.json"
@@ -132,6 +133,7 @@ def _undo_real_node() -> None:
     if ledger.entries:
         errors = ledger.undo()
         print("undid the real node's host changes" + (f"; left: {errors}" if errors else ""))
+    release_stale_lock()
 
 
 def down(timeout: float) -> int:
@@ -166,7 +168,7 @@ def main() -> int:
     if args.command == "up":
         return up(args.timeout)
     if args.command == "down":
-        return down(30.0)
+        return down(90.0)
     if args.command == "build":
         print(ensure_binaries())
         return 0

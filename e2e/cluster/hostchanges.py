@@ -317,7 +317,7 @@ class Ledger:
 def host_snapshot(roots: Sequence[Path] = ()) -> dict[str, Any]:
     """What a real node could leave behind, read from the host itself: compare one taken before
     ``cluster-up`` with one taken after ``cluster-down``."""
-    from e2e.cluster.realnode import FIXED_HOST_PATHS
+    from e2e.cluster.realnode import FIXED_HOST_PATHS, LOCK_FILE
 
     def lines(*argv: str) -> list[str]:
         return sorted(run(*argv, check=False).stdout.splitlines())
@@ -340,10 +340,15 @@ def host_snapshot(roots: Sequence[Path] = ()) -> dict[str, Any]:
         "sysctls": {k: read_sysctl(k) for k in SAVED_SYSCTLS},
         "mounts": mounts_under([*roots, *FIXED_HOST_PATHS]),
         "cgroups": [str(p) for p in cgroup_dirs("kubepods")],
-        "paths": [str(p) for p in FIXED_HOST_PATHS if p.exists()],
+        "paths": [str(p) for p in (*FIXED_HOST_PATHS, LOCK_FILE) if p.exists()],
         "processes": sorted(
             pid_name
-            for pid_name in (_comm(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit())
+            # A zombie runs nothing: it waits for its parent (here init, which reaps slowly) to reap it.
+            for pid_name in (
+                _comm(int(p.name))
+                for p in Path("/proc").iterdir()
+                if p.name.isdigit() and _proc_state(int(p.name)) not in ("Z", None)
+            )
             if pid_name in {"kubelet", "kube-proxy", "containerd", "containerd-shim", "socat", "pause"}
             or pid_name.startswith("containerd-shim")
         ),

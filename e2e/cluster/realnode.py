@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import yaml
 
-from e2e.cluster.hostchanges import Ledger, run
+from e2e.cluster.hostchanges import Ledger, cgroup_dirs, kill_and_wait, run
 from e2e.cluster.pause import PAUSE_IMAGE, pause_image_tar
 from e2e.cluster.pki import issue_client_cert
 
@@ -49,8 +49,13 @@ NODE_LABELS = {
 }
 GPU_CAPACITY = "1"
 LOCK_FILE = Path("/run/kaito-realnode.lock")
+# containerd's and the kubelet's roots, sockets and state: a short fixed path, as unix socket paths are
+# limited to 107 bytes (the kubelet's pod-resources socket under a test's temporary directory was not);
+# on disk, not /run's tmpfs, since images and emptyDirs live here.
+NODE_ROOT = Path("/var/lib/kaito-realnode")
 # Paths the kubelet, containerd's shims and iptables create at fixed places, whatever their settings say.
 FIXED_HOST_PATHS = (
+    NODE_ROOT,
     Path("/var/lib/kubelet"),
     Path("/var/log/containers"),
     Path("/var/log/pods"),
@@ -64,6 +69,18 @@ CNI_DIR = Path("/usr/lib/cni")
 
 class RealNodeUnavailable(RuntimeError):
     """This machine cannot run a real node (no root, not Linux, missing packages); says why in one line."""
+
+
+def release_stale_lock() -> None:
+    """Removes the lock file a killed supervisor left, unless a live real node still holds it."""
+    if not LOCK_FILE.exists():
+        return
+    with LOCK_FILE.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        LOCK_FILE.unlink()
 
 
 def unavailable_reason() -> str | None:
@@ -104,7 +121,7 @@ class RealNode:
     # ------------------------------------------------------------------ paths
     @property
     def containerd_socket(self) -> Path:
-        return self.workdir / "containerd" / "containerd.sock"
+        return NODE_ROOT / "containerd.sock"
 
     @property
     def logs(self) -> Path:
@@ -127,8 +144,9 @@ class RealNode:
         self.ledger.watch_cgroup("kubepods")
         # Undo runs newest first, so these come last; stop() has stopped its own processes by then, and
         # they catch whatever a killed supervisor left running or mounted.
-        self.ledger.watch_processes([str(self.workdir)])
-        self.ledger.watch_mounts([self.workdir])
+        self.ledger.watch_processes([str(self.workdir), str(NODE_ROOT)])
+        self.ledger.watch_mounts([self.workdir, NODE_ROOT])
+        self.ledger.make_dir(NODE_ROOT)
         self.ledger.watch_iptables_chains()
         deadline = time.monotonic() + timeout
         self._guard_network()
@@ -155,9 +173,9 @@ class RealNode:
         errors = self.ledger.undo()
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock is not None:
-            self._lock.close()
             with contextlib.suppress(OSError):
                 LOCK_FILE.unlink()
+            self._lock.close()
             self._lock = None
         return errors
 
@@ -231,8 +249,8 @@ class RealNode:
         ]
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         return f"""version = 2
-root = "{base / "root"}"
-state = "{base / "state"}"
+root = "{NODE_ROOT / "containerd"}"
+state = "{NODE_ROOT / "containerd-state"}"
 disabled_plugins = {json.dumps(disabled)}
 
 [grpc]
@@ -316,7 +334,8 @@ disabled_plugins = {json.dumps(disabled)}
 
     def _start_kubelet(self) -> None:
         d = self.workdir / "kubelet"
-        (d / "root").mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
+        (NODE_ROOT / "kubelet").mkdir(parents=True, exist_ok=True)
         cert, key = d / "client.crt", d / "client.key"
         issue_client_cert(self.cluster.pki, f"system:node:{NODE_NAME}", "system:nodes", cert, key)
         kubeconfig = self._kubeconfig("kubelet", cert, key, self.cluster.server)
@@ -374,7 +393,7 @@ disabled_plugins = {json.dumps(disabled)}
                 str(self.cluster.bin_dir / "kubelet"),
                 f"--config={config_path}",
                 f"--kubeconfig={kubeconfig}",
-                f"--root-dir={d / 'root'}",
+                f"--root-dir={NODE_ROOT / 'kubelet'}",
                 f"--cert-dir={d / 'pki'}",
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={GATEWAY}",
@@ -470,17 +489,14 @@ disabled_plugins = {json.dumps(disabled)}
 
     # ------------------------------------------------------------------ teardown helpers
     def _kill_pods(self) -> None:
-        """Every container of ours goes before containerd stops: its shims would outlive it."""
-        if not self.containerd_socket.exists():
-            return
-        tasks = self._ctr("tasks", "ls", "-q").stdout.split()
-        for task in tasks:
-            self._ctr("tasks", "kill", "-s", "SIGKILL", "--all", task)
-        for task in tasks:
-            for _ in range(50):
-                if self._ctr("tasks", "delete", "-f", task).returncode == 0:
-                    break
-                time.sleep(0.1)
+        """Every container of ours dies before containerd stops (one SIGKILL per process in the kubepods
+        cgroups); their shims, which would outlive containerd, go with the ledger's process entry."""
+        for top in cgroup_dirs("kubepods"):
+            pids: set[int] = set()
+            for procs in top.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(x) for x in procs.read_text().split())
+            kill_and_wait(pids)
 
     def _delete_node(self) -> None:
         with contextlib.suppress(Exception):
