@@ -10,9 +10,12 @@ WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 COPY presets/catalog ./presets/catalog
+# Bytecode is compiled here, checked by hash rather than mtime, so the read-only root filesystem costs
+# nothing at start: compiling every module in the pod instead left the gpu-provisioner 70 MiB larger
+# (200 against 130 MiB RSS), the parser's garbage fragmenting the heap, and slowed each start.
 RUN python3 -m venv /opt/kaito \
- && /opt/kaito/bin/pip install -c constraints.txt . \
- && find /opt/kaito -name '__pycache__' -prune -exec rm -rf {} +
+ && /opt/kaito/bin/pip install --no-compile -c constraints.txt . \
+ && /opt/kaito/bin/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/kaito/lib
 
 FROM ${BASE_IMAGE} AS base
 COPY --from=build /opt/kaito /opt/kaito
