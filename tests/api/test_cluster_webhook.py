@@ -232,7 +232,56 @@ async def test_outage_blocks_only_workspace_writes(
     existing = _named(inference())
     code, out = await _apply(cluster, ws_ns, existing)
     assert code == 0, out
+    finalized = _named(inference())
+    finalized["metadata"]["finalizers"] = ["kaito.sh/test-finalizer"]
+    code, out = await _apply(cluster, ws_ns, finalized)
+    assert code == 0, out
     await server.stop()
+
+    # Deletion cannot be wedged: the finalizer of a Workspace being deleted comes off, and the
+    # controller's own metadata writes go through, while the webhook is down.
+    name = finalized["metadata"]["name"]
+    code, out = await _kubectl(cluster, "delete", "workspace", name, "-n", ws_ns, "--wait=false")
+    assert code == 0, out
+    controller = f"system:serviceaccount:{system_ns}:kaito-workspace-controller"
+    # As the controller's user (system:masters only so that RBAC, which runs first, lets it through).
+    code, out = await _kubectl(
+        cluster,
+        "annotate",
+        "workspace",
+        existing["metadata"]["name"],
+        "-n",
+        ws_ns,
+        f"--as={controller}",
+        "--as-group=system:masters",
+        "kaito.sh/revision=1",
+    )
+    assert code == 0, out
+    code, out = await _kubectl(
+        cluster,
+        "patch",
+        "workspace",
+        name,
+        "-n",
+        ws_ns,
+        "--type=json",
+        "-p",
+        '[{"op": "remove", "path": "/metadata/finalizers"}]',
+    )
+    assert code == 0, out
+    code, out = await _kubectl(cluster, "get", "workspace", name, "-n", ws_ns)
+    assert code != 0 and "NotFound" in out, out
+    # Anyone else's spec change still needs the webhook.
+    code, out = await _kubectl(
+        cluster,
+        "annotate",
+        "workspace",
+        existing["metadata"]["name"],
+        "-n",
+        ws_ns,
+        "someone=else",
+    )
+    assert code != 0 and "failed calling webhook" in out, out
 
     code, out = await _apply(cluster, ws_ns, _named(inference()))
     assert code != 0 and "failed calling webhook" in out, out

@@ -40,3 +40,11 @@ def test_service_reference() -> None:
     assert "kaito-workspace-webhook.kaito-system.svc" in ref.hosts
     with pytest.raises(ValueError):
         client_config()
+
+
+def test_outage_cannot_wedge_deletion_or_the_controller() -> None:
+    config = webhook_configuration(b"PEM", client_config(url="https://127.0.0.1:9443/v"), namespace="ops")
+    [webhook] = config["webhooks"]
+    expressions = [c["expression"] for c in webhook["matchConditions"]]
+    assert "!has(object.metadata.deletionTimestamp)" in expressions
+    assert "request.userInfo.username != 'system:serviceaccount:ops:kaito-workspace-controller'" in expressions

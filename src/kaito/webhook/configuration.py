@@ -66,10 +66,24 @@ def client_config(*, url: str | None = None, service: ServiceRef | None = None) 
     }
 
 
+CONTROLLER_SERVICE_ACCOUNT = "kaito-workspace-controller"
+
+
+def match_conditions(namespace: str) -> list[dict[str, str]]:
+    """Requests the webhook never sees, so that an outage cannot wedge deletion: writes to a Workspace
+    that is being deleted (the finalizer's removal), and the workspace controller's own writes (its
+    finalizer and revision annotation; it never changes what the webhook validates)."""
+    user = f"system:serviceaccount:{namespace}:{CONTROLLER_SERVICE_ACCOUNT}"
+    return [
+        {"name": "not-being-deleted", "expression": "!has(object.metadata.deletionTimestamp)"},
+        {"name": "not-the-controller", "expression": f"request.userInfo.username != '{user}'"},
+    ]
+
+
 def webhook_configuration(
-    ca_bundle: bytes, client: dict[str, Any], name: str = CONFIGURATION_NAME
+    ca_bundle: bytes, client: dict[str, Any], name: str = CONFIGURATION_NAME, namespace: str = "kaito-system"
 ) -> dict[str, Any]:
-    """The ValidatingWebhookConfiguration manifest."""
+    """The ValidatingWebhookConfiguration manifest; ``namespace`` is where the controller runs."""
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
@@ -83,6 +97,7 @@ def webhook_configuration(
                 "failurePolicy": "Fail",
                 "matchPolicy": "Equivalent",
                 "timeoutSeconds": TIMEOUT_SECONDS,
+                "matchConditions": match_conditions(namespace),
                 "clientConfig": {**client, "caBundle": base64.b64encode(ca_bundle).decode()},
                 "rules": [
                     {
@@ -104,6 +119,7 @@ async def ensure_configuration(
     *,
     client: dict[str, Any] | None = None,
     name: str = CONFIGURATION_NAME,
+    namespace: str = "kaito-system",
 ) -> None:
     """Make the configuration trust ``ca_bundle``.
 
@@ -128,10 +144,10 @@ async def ensure_configuration(
                     )
                 # The client serialises plain dicts as they are; the stubs only name the model type.
                 await admission.create_validating_webhook_configuration(
-                    webhook_configuration(ca_bundle, client, name)  # type: ignore[arg-type]
+                    webhook_configuration(ca_bundle, client, name, namespace)  # type: ignore[arg-type]
                 )
             elif client is not None:
-                body = webhook_configuration(ca_bundle, client, name)
+                body = webhook_configuration(ca_bundle, client, name, namespace)
                 body["metadata"]["resourceVersion"] = existing.metadata.resource_version
                 await admission.replace_validating_webhook_configuration(name, body)  # type: ignore[arg-type]
             else:

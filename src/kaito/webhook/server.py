@@ -244,7 +244,11 @@ class WebhookServer:
             else:
                 client = client_config(url=self.url)
         await ensure_configuration(
-            self._api, self._bundle.ca_bundle, client=client, name=self._config.configuration_name
+            self._api,
+            self._bundle.ca_bundle,
+            client=client,
+            name=self._config.configuration_name,
+            namespace=self._config.namespace,
         )
 
     async def _rotate_forever(self) -> None:
