@@ -47,4 +47,5 @@ def test_outage_cannot_wedge_deletion_or_the_controller() -> None:
     [webhook] = config["webhooks"]
     expressions = [c["expression"] for c in webhook["matchConditions"]]
     assert "!has(object.metadata.deletionTimestamp)" in expressions
-    assert "request.userInfo.username != 'system:serviceaccount:ops:kaito-workspace-controller'" in expressions
+    user = "system:serviceaccount:ops:kaito-workspace-controller"
+    assert f"request.userInfo.username != '{user}'" in expressions
