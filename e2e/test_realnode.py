@@ -176,6 +176,17 @@ def test_webhook_refuses_a_bad_workspace_through_its_service(cluster: LocalClust
     assert out.returncode != 0
     assert "denied the request" in out.stderr and "no-such-model" in out.stderr, out.stderr
     assert cluster.get_json("workspace", "bad", "-n", ns) is None
+    # The refusal is counted on the manager's /metrics of whichever replica answered it.
+    refused = 0.0
+    for pod in controller_pods(cluster, "workspace-controller"):
+        path = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/pods/{pod['metadata']['name']}:8080/proxy/metrics"
+        text = cluster.kubectl("get", "--raw", path).stdout
+        assert "kaito_workspace_count" in text
+        assert "kaito_webhook_certificate_expiry_timestamp_seconds" in text
+        for line in text.splitlines():
+            if line.startswith("kaito_webhook_admission_requests_total{") and 'allowed="false"' in line:
+                refused += float(line.rsplit(" ", 1)[1])
+    assert refused >= 1
 
 
 def test_tiny_workspace_answers_and_rolls_out_a_config_change(cluster: LocalCluster, ns: str) -> None:

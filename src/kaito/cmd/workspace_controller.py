@@ -158,18 +158,19 @@ def build(args: argparse.Namespace) -> Manager:
         mgr, mgr.client, CatalogPresets(catalog), config, mgr.event_recorder(names.EVENT_SOURCE), metrics
     )
     if args.enable_webhook:
-        mgr.add(_webhook_runnable(args, catalog), needs_leader=False, name="webhook")
+        mgr.add(_webhook_runnable(args, catalog, mgr.metrics.registry), needs_leader=False, name="webhook")
     return mgr
 
 
-def _webhook_runnable(args: argparse.Namespace, catalog: Any) -> Any:
+def _webhook_runnable(args: argparse.Namespace, catalog: Any, registry: Any) -> Any:
     async def run() -> None:
         from kaito.webhook import WebhookConfig, WebhookServer
+        from kaito.webhook.metrics import WebhookMetrics
 
         api = await load_api_client(args.kubeconfig, None)
         config = WebhookConfig.from_env(args.release_namespace)
         config.port = args.webhook_port
-        server = WebhookServer(api, catalog, config)
+        server = WebhookServer(api, catalog, config, metrics=WebhookMetrics(registry))
         try:
             await server.run(asyncio.Event())
         finally:

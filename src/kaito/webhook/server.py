@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from kaito.api import KAITO_GROUP, WORKSPACE_KIND
@@ -36,7 +37,7 @@ from kaito.webhook.configuration import (
     client_config,
     ensure_configuration,
 )
-from kaito.webhook.metrics import ADMISSION_DURATION, ADMISSION_REQUESTS, CERTIFICATE_EXPIRY
+from kaito.webhook.metrics import WebhookMetrics
 from kaito.webhook.validator import WorkspaceValidator
 
 log = structlog.get_logger(__name__)
@@ -116,8 +117,11 @@ class WebhookServer:
         catalog: Catalog,
         config: WebhookConfig,
         validator: WorkspaceValidator | None = None,
+        metrics: WebhookMetrics | None = None,
     ) -> None:
+        """``metrics``: pass the manager's registry's; without it the server keeps its own."""
         self._api = api
+        self._metrics = metrics or WebhookMetrics(CollectorRegistry())
         self._config = config
         self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(api))
         self._store = SecretCertStore(
@@ -233,7 +237,7 @@ class WebhookServer:
 
         await asyncio.to_thread(load)
         self._bundle = bundle
-        CERTIFICATE_EXPIRY.set(expires_at(bundle).timestamp())
+        self._metrics.certificate_expiry.set(expires_at(bundle).timestamp())
 
     async def _sync_configuration(self) -> None:
         assert self._bundle is not None
@@ -282,15 +286,17 @@ class WebhookServer:
         metadata.setdefault("namespace", req.namespace)
         obj["metadata"] = metadata
         try:
-            with ADMISSION_DURATION.time():
+            with self._metrics.admission_duration.time():
                 verdict = await self._validator.validate(obj, old)
         except Exception as exc:
-            ADMISSION_REQUESTS.labels(operation=req.operation, allowed="error").inc()
+            self._metrics.admission_requests.labels(operation=req.operation, allowed="error").inc()
             log.exception("workspace validation crashed", namespace=req.namespace, name=req.name)
             return web.json_response(
                 review_response(req.uid, False, f"internal error while validating the Workspace: {exc}")
             )
-        ADMISSION_REQUESTS.labels(operation=req.operation, allowed=str(verdict.allowed).lower()).inc()
+        self._metrics.admission_requests.labels(
+            operation=req.operation, allowed=str(verdict.allowed).lower()
+        ).inc()
         if verdict.allowed:
             return web.json_response(review_response(req.uid, True, warnings=verdict.warnings))
         log.info(
