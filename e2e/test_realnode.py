@@ -59,6 +59,8 @@ def in_cluster(
 def ns(cluster: LocalCluster, in_cluster: None) -> Iterator[str]:
     name = f"rn-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
+    # Every workload KAITO generates must run where Pod Security "restricted" is enforced.
+    cluster.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
     try:
         yield name
     finally:
@@ -190,6 +192,15 @@ def test_webhook_refuses_a_bad_workspace_through_its_service(cluster: LocalClust
 
 
 def test_tiny_workspace_answers_and_rolls_out_a_config_change(cluster: LocalCluster, ns: str) -> None:
+    # The namespace really enforces "restricted": a plain pod is refused there.
+    plain = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain", "namespace": ns},
+        "spec": {"containers": [{"name": "c", "image": "localhost/kaito/pause:3.10"}]},
+    }
+    refused = cluster.apply(plain, check=False)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
     name = "tiny"
     cluster.apply(tiny_workspace(name, ns))
     cluster.wait_for(

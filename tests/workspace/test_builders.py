@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 from kaito.workspace.inference import (
     InferenceInputs,
@@ -105,7 +106,8 @@ def test_deployment_pod_spec() -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 5000, "scheme": "HTTP"}
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/dev/shm", "/mnt/config", "/mnt/adapter"} <= mounts
-    assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in pod["volumes"]
+    assert all(v["emptyDir"].get("sizeLimit") for v in pod["volumes"] if "emptyDir" in v)
     assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in pod["tolerations"]
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
@@ -118,6 +120,20 @@ def test_deployment_pod_spec() -> None:
     assert {"name": "adapter-a", "value": "0.5"} in container["env"]
     assert pod["imagePullSecrets"] == [{"name": "s1"}]
     assert dep["spec"]["template"]["metadata"]["annotations"]["kaito.sh/config-hash"] == "abc"
+    assert_restricted(pod)
+
+
+def assert_restricted(pod: dict[str, Any]) -> None:
+    """Pod Security ``restricted``, as the apiserver checks it (the real-node e2e runs such pods in a
+    namespace that enforces it)."""
+    assert pod["automountServiceAccountToken"] is False
+    security = pod["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        c = container["securityContext"]
+        assert c["allowPrivilegeEscalation"] is False and c["capabilities"] == {"drop": ["ALL"]}
+        assert c.get("privileged") is not True
 
 
 def test_private_image_and_hash_changes_with_config() -> None:
@@ -200,6 +216,7 @@ def test_tuning_job_with_urls_and_pusher() -> None:
     assert secret["secret"]["secretName"] == "push-secret"
     assert job["metadata"]["annotations"]["workspace.kaito.io/hash"] == "h1"
     assert job["spec"]["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
+    assert_restricted(spec)
 
 
 def test_tuning_job_with_image_input_and_volume_output() -> None:

@@ -27,6 +27,8 @@ from kaito.workspace.podspec import (
     gpu_resources,
     node_affinity,
     pull_secrets,
+    restricted,
+    scratch_volume,
     shm_volume,
     stamp_hash,
     tolerations,
@@ -219,7 +221,7 @@ def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -
         env.append({"name": "INFERENCE_CONFIG_FILE", "value": f"{MOUNT_CONFIG}/{INFERENCE_CONFIG_FILE}"})
         env.extend({"name": k, "value": v} for k, v in sorted(inputs.config_env.items()))
     if adapter_init:
-        volumes.append({"name": "adapter-volume", "emptyDir": {}})
+        volumes.append(scratch_volume("adapter-volume"))
         mounts.append({"name": "adapter-volume", "mountPath": MOUNT_ADAPTER})
         env.append({"name": "ADAPTERS_DIR", "value": MOUNT_ADAPTER})
         env.extend(adapter_env)
@@ -254,7 +256,7 @@ def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -
     all_secrets = pull_secrets([*secrets, *adapter_secrets])
     if all_secrets:
         pod_spec["imagePullSecrets"] = all_secrets
-    return {"metadata": _template_metadata(workspace, inputs), "spec": pod_spec}
+    return {"metadata": _template_metadata(workspace, inputs), "spec": restricted(pod_spec)}
 
 
 def _template_metadata(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:

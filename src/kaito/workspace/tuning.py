@@ -24,7 +24,15 @@ from kaito.workspace.names import (
     MOUNT_RESULTS,
 )
 from kaito.workspace.objects import Obj, get_path, name_of, namespace_of, owner_reference
-from kaito.workspace.podspec import gpu_resources, node_affinity, pull_secrets, shm_volume, tolerations
+from kaito.workspace.podspec import (
+    gpu_resources,
+    node_affinity,
+    pull_secrets,
+    restricted,
+    scratch_volume,
+    shm_volume,
+    tolerations,
+)
 from kaito.workspace.presets import PresetWorkload
 
 TRAINING_CONFIG_FILE = "training_config.yaml"
@@ -109,7 +117,7 @@ def _input(workspace: Mapping[str, Any], movers_image: str) -> tuple[list[Obj], 
     mount = {"name": "data-volume", "mountPath": MOUNT_DATA}
     if source.get("volumeSource"):
         return [], {"name": "data-volume", **source["volumeSource"]}, []
-    volume = {"name": "data-volume", "emptyDir": {}}
+    volume = scratch_volume("data-volume")
     if source.get("urls"):
         downloader: Obj = {
             "name": "data-downloader",
@@ -229,11 +237,11 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
         )
         containers.append(pusher)
         volumes.append(secret_volume)
-        volumes.append({"name": "results-volume", "emptyDir": {}})
+        volumes.append(scratch_volume("results-volume"))
     elif output.get("volumeSource"):
         volumes.append({"name": "results-volume", **output["volumeSource"]})
     else:
-        volumes.append({"name": "results-volume", "emptyDir": {}})
+        volumes.append(scratch_volume("results-volume"))
     labels = {
         "kaito.sh/workspace": name_of(workspace),
         "kaito.sh/workspacenamespace": namespace_of(workspace),
@@ -246,6 +254,7 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
     }
     if init:
         pod_spec["initContainers"] = init
+    restricted(pod_spec)
     affinity = node_affinity(workspace, inputs.worker_nodes)
     if affinity:
         pod_spec["affinity"] = affinity
