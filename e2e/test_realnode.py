@@ -167,6 +167,14 @@ def test_controllers_run_as_pods_on_the_real_node(
             assert pod["status"]["containerStatuses"][0]["imageID"].endswith(images[name].split("@")[1])
             assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
         assert leader(cluster, name) in {p["metadata"]["name"] for p in pods}
+    # Each workspace-controller replica is ready only once its webhook answers, and a drain keeps one.
+    for pod in controller_pods(cluster, "workspace-controller"):
+        path = (
+            f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/pods/{pod['metadata']['name']}:8081/proxy/readyz/webhook"
+        )
+        assert cluster.kubectl("get", "--raw", path).stdout.strip() == "ok"
+    pdb = cluster.get_json("pdb", "kaito-workspace-controller", "-n", SYSTEM_NAMESPACE)
+    assert pdb["spec"]["minAvailable"] == 1 and pdb["status"]["currentHealthy"] == 2
 
 
 def test_webhook_refuses_a_bad_workspace_through_its_service(cluster: LocalCluster, ns: str) -> None:

@@ -39,6 +39,7 @@ TEMPLATE_FOR_KIND = {
     "ClusterRoleBinding": "rbac.yaml",
     "Deployment": "controllers.yaml",
     "Service": "controllers.yaml",
+    "PodDisruptionBudget": "controllers.yaml",
     "ValidatingWebhookConfiguration": "webhook.yaml",
 }
 

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -158,11 +158,20 @@ def build(args: argparse.Namespace) -> Manager:
         mgr, mgr.client, CatalogPresets(catalog), config, mgr.event_recorder(names.EVENT_SOURCE), metrics
     )
     if args.enable_webhook:
-        mgr.add(_webhook_runnable(args, catalog, mgr.metrics.registry), needs_leader=False, name="webhook")
+        servers: list[Any] = []
+        mgr.add(
+            _webhook_runnable(args, catalog, mgr.metrics.registry, servers.append),
+            needs_leader=False,
+            name="webhook",
+        )
+        # Not ready until the webhook answers: the Service sends admission reviews to ready replicas only.
+        mgr.add_readyz_check("webhook", lambda: bool(servers) and bool(servers[-1].serving))
     return mgr
 
 
-def _webhook_runnable(args: argparse.Namespace, catalog: Any, registry: Any) -> Any:
+def _webhook_runnable(
+    args: argparse.Namespace, catalog: Any, registry: Any, created: Callable[[Any], None]
+) -> Any:
     async def run() -> None:
         from kaito.webhook import WebhookConfig, WebhookServer
         from kaito.webhook.metrics import WebhookMetrics
@@ -171,6 +180,7 @@ def _webhook_runnable(args: argparse.Namespace, catalog: Any, registry: Any) -> 
         config = WebhookConfig.from_env(args.release_namespace)
         config.port = args.webhook_port
         server = WebhookServer(api, catalog, config, metrics=WebhookMetrics(registry))
+        created(server)
         try:
             await server.run(asyncio.Event())
         finally:

@@ -136,6 +136,7 @@ class WebhookServer:
         self._ssl.minimum_version = ssl.TLSVersion.TLSv1_2
         self._bundle: CertBundle | None = None
         self._runner: web.AppRunner | None = None
+        self._serving = False
         self._rotation: asyncio.Task[None] | None = None
         self._port: int | None = None
 
@@ -179,7 +180,15 @@ class WebhookServer:
             self._runner = None
             raise
         self._rotation = asyncio.create_task(self._rotate_forever(), name="webhook-cert-rotation")
+        self._serving = True
         log.info("webhook serving", port=self._port, path=WEBHOOK_PATH, hosts=self._config.hosts())
+
+    @property
+    def serving(self) -> bool:
+        """True from the moment the TLS listener answers with a certificate the configuration trusts
+        until :meth:`stop`: the replica's readiness, so its Service only routes admission reviews to a
+        replica that can answer them."""
+        return self._serving
 
     def app(self) -> web.Application:
         """The aiohttp application (routes only, no TLS): served by ``start``, usable in tests."""
@@ -191,6 +200,7 @@ class WebhookServer:
     async def stop(self) -> None:
         """Stop serving. The configuration stays: with failurePolicy Fail, Workspace writes are
         refused until a replica serves again, which is the point."""
+        self._serving = False
         if self._rotation is not None:
             self._rotation.cancel()
             with contextlib.suppress(asyncio.CancelledError):
