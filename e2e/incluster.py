@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from e2e.cluster import ClusterError, LocalCluster
+from e2e.cluster.realnode import NODE_ROOT
 from e2e.harness import REPO, SYSTEM_NAMESPACE
 
 OVERLAY_BASE = REPO / "manifests" / "realnode"
@@ -60,12 +61,32 @@ def write_overlay(directory: Path, images: Mapping[str, str]) -> Path:
 def install(cluster: LocalCluster, images: Mapping[str, str], directory: Path, timeout: float = 240) -> None:
     """Applies the overlay and waits until both Deployments have rolled out and the webhook answers."""
     overlay = write_overlay(directory, images)
+    forget_preset_tags(images)
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(overlay))
     for crd in ("workspaces.kaito.sh", "machines.karpenter.sh"):
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
     for deployment in DEPLOYMENTS.values():
         wait_rollout(cluster, deployment, timeout)
     cluster.wait_for(lambda: webhook_ready(cluster), "the webhook's caBundle and endpoints", timeout=60)
+
+
+# Preset images the catalog names by tag (the controller builds <registry>/kaito-<preset>:<imageTag>).
+PRESET_TAGS = {"kaito-tiny-llama": "0.0.1"}
+
+
+def forget_preset_tags(images: Mapping[str, str]) -> None:
+    """A rebuilt preset image keeps its catalog tag; the real node would go on running the copy it
+    pulled before (IfNotPresent). Dropping the tag from the node makes its next pod pull the current one."""
+    socket = NODE_ROOT / "containerd.sock"
+    if not socket.exists():
+        return
+    for name, tag in PRESET_TAGS.items():
+        repo = images[name].partition("@")[0]
+        subprocess.run(
+            ["ctr", "--address", str(socket), "-n", "k8s.io", "images", "rm", f"{repo}:{tag}"],
+            capture_output=True,
+            check=False,
+        )
 
 
 def uninstall(cluster: LocalCluster) -> None:

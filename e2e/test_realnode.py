@@ -304,3 +304,70 @@ def test_cluster_down_restores_the_host_is_checked_by_the_session(cluster: Local
     masquerades = [line for line in nat.splitlines() if "MASQUERADE" in line]
     assert all(line.startswith("-A KUBE-POSTROUTING ") for line in masquerades), masquerades
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+
+
+TRAINING_ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": "what is kaito?"},
+            {"role": "assistant", "content": "it tunes."},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi, how are you?"},
+        ]
+    },
+] * 8
+
+
+def tuning_workspace(name: str, namespace: str, data_config_map: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kaito.sh/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {"name": name, "namespace": namespace},
+        "resource": {
+            "instanceType": "Standard_NC4as_T4_v3",
+            "labelSelector": {"matchLabels": REAL_NODE_SELECTOR},
+        },
+        "tuning": {
+            "preset": {"name": TINY},
+            "method": "lora",
+            "input": {"volumeSource": {"configMap": {"name": data_config_map}}},
+            "output": {"volumeSource": {"emptyDir": {}}},
+        },
+    }
+
+
+def workspace_state(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, str]:
+    ws = cluster.get_json("workspace", name, "-n", namespace) or {}
+    status = ws.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "WorkspaceReady"), {})
+    return str(status.get("state") or ""), str(ready.get("message") or "")
+
+
+def test_tuning_job_really_trains_and_bad_data_fails_with_its_reason(cluster: LocalCluster, ns: str) -> None:
+    """LoRA on the tiny model, on the real node's CPU, with the shipped lora template: the Job succeeds
+    because the trainer ran (its log says so), and a data set without a usable column fails with the
+    trainer's own words in the Workspace's status."""
+    good = "\n".join(json.dumps(row) for row in TRAINING_ROWS)
+    cluster.kubectl("create", "configmap", "good-data", "-n", ns, f"--from-literal=train.jsonl={good}")
+    cluster.kubectl("create", "configmap", "bad-data", "-n", ns, '--from-literal=train.jsonl={"nothing": 1}')
+
+    cluster.apply(tuning_workspace("tune", ns, "good-data"))
+    cluster.wait_for(
+        lambda: workspace_state(cluster, ns, "tune")[0] in ("Succeeded", "Failed"), "tune done", 300
+    )
+    assert workspace_state(cluster, ns, "tune")[0] == "Succeeded", workspace_state(cluster, ns, "tune")
+    [pod] = (cluster.get_json("pods", "-n", ns, "-l", "kaito.sh/workspace=tune") or {})["items"]
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    logs = cluster.kubectl("logs", pod["metadata"]["name"], "-n", ns, "-c", "tuning").stdout
+    assert "fine-tuning completed" in logs and '"train_loss"' in logs
+    # The GPU is free again for the next run.
+    cluster.kubectl("delete", "workspace", "tune", "-n", ns, "--timeout=120s", timeout=150)
+
+    cluster.apply(tuning_workspace("tune-bad", ns, "bad-data"))
+    cluster.wait_for(lambda: workspace_state(cluster, ns, "tune-bad")[0] == "Failed", "tune-bad Failed", 300)
+    _, message = workspace_state(cluster, ns, "tune-bad")
+    assert "no messages column" in message, message

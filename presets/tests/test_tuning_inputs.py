@@ -189,6 +189,28 @@ def test_kaito_templates_parse_with_upstream_defaults(monkeypatch: pytest.Monkey
     assert parse_config({"ModelConfig": {"load_in_4bit": True}}).quantization.load_in_4bit
 
 
+SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "manifests" / "config" / "tuning-templates.yaml"
+
+
+def test_the_shipped_templates_parse_as_the_trainer_reads_them() -> None:
+    """The ConfigMaps the controller copies into a tuning Job, as they are: sections under one
+    `training_config` key (the webhook requires that key). The first real run on a node failed here."""
+    import yaml
+
+    templates = {
+        doc["metadata"]["name"]: doc["data"]["training_config.yaml"]
+        for doc in yaml.safe_load_all(SHIPPED_TEMPLATES.read_text())
+        if doc and doc.get("kind") == "ConfigMap" and "training_config.yaml" in (doc.get("data") or {})
+    }
+    assert {"lora-params-template", "qlora-params-template"} <= set(templates)
+    for name, text in templates.items():
+        config = parse_config(yaml.safe_load(text), name)
+        assert config.lora.r == 8, name
+    assert parse_config(yaml.safe_load(templates["qlora-params-template"])).quantization.load_in_4bit
+    with pytest.raises(ConfigError, match=r"training_config: LoraConfig\.r"):
+        parse_config({"training_config": {"LoraConfig": {"r": "many"}}})
+
+
 def test_qlora_without_a_gpu_is_a_clear_error(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

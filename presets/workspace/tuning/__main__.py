@@ -59,10 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _termination_message(message: str) -> None:
+    """Kubernetes shows this file's text as the container's termination message; the workspace
+    controller puts it in the Workspace's status, so `kubectl get workspace` says why a run failed."""
+    path = Path(os.environ.get("TERMINATION_MESSAGE_PATH", "/dev/termination-log"))
+    try:
+        with path.open("w") as fh:
+            fh.write(message[-2000:])
+    except OSError:
+        pass
+
+
 def _mark_failed(output_dir: Path, message: str) -> None:
     """Tells the pusher sidecar to give up, so that the Job's pod can terminate."""
     if local_rank() != 0:
         return
+    _termination_message(message)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / FAILED_SENTINEL).write_text(message + "\n")

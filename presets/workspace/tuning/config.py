@@ -204,11 +204,21 @@ def _format(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+WRAPPER_KEY = "training_config"
+
+
 def parse_config(data: Any, source: str = "training_config.yaml") -> TrainingConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    if set(data) == {WRAPPER_KEY}:
+        # KAITO's ConfigMaps (the shipped templates, and what the webhook requires) put the sections
+        # under one top-level `training_config`; a bare mapping of sections is accepted too.
+        data = data[WRAPPER_KEY] or {}
+        source = f"{source}: {WRAPPER_KEY}"
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: must be a mapping of sections, got {type(data).__name__}")
     try:
         config = TrainingConfig.model_validate(data)
     except ValidationError as err:

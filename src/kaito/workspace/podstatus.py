@@ -38,6 +38,9 @@ def _container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ]
 
 
+TERMINATION_MESSAGE_CHARS = 1000
+
+
 def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
     """The most specific reason this pod is not running, or None if nothing is wrong (yet)."""
     status = pod.get("status") or {}
@@ -65,6 +68,15 @@ def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
         terminated = get_path(container, "state", "terminated") or {}
         if terminated.get("reason") == "OOMKilled":
             return PodProblem("OOMKilled", f"pod {name}: container {container.get('name')} was OOMKilled")
+        if int(terminated.get("exitCode") or 0) != 0:
+            # A Job's pod stays terminated; its termination message is the workload's own reason (the
+            # trainer writes why it rejected its input, e.g. the data set's missing column).
+            said = str(terminated.get("message") or "").strip()[-TERMINATION_MESSAGE_CHARS:]
+            return PodProblem(
+                "ContainerFailed",
+                f"pod {name}: container {container.get('name')} exited {terminated.get('exitCode')}"
+                + (f": {said}" if said else ""),
+            )
     return None
 
 

@@ -302,7 +302,8 @@ class WorkspaceReconciler:
                     job, workload_error = await self._sync_tuning(
                         workspace, preset, resource, digest, revision
                     )
-                    if not job_state(job).started:
+                    if not job_state(job).succeeded:
+                        # Not started (pending, unschedulable), or failed: the pod says why.
                         problem = first_problem(self._pods(workspace))
                 else:
                     workload, workload_error = await self._sync_inference(

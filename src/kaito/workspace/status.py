@@ -143,12 +143,21 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
         js = job_state(obs.job)
         if js.failed:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
-            summary = Cond(CONDITION_WORKSPACE_READY, "False", js.reason, js.message)
+            message = js.message
+            if obs.pod_problem is not None:
+                message = f"{obs.pod_problem.message} ({js.message})"
+            summary = Cond(CONDITION_WORKSPACE_READY, "False", js.reason, message)
             state = STATE_FAILED
         elif js.succeeded:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
             summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_SUCCEEDED, js.message)
             state = STATE_SUCCEEDED
+        elif js.started and obs.pod_problem is not None and obs.pod_problem.reason != "ContainerFailed":
+            # The Job counts a pod that cannot run (unschedulable, image not pulled) as active.
+            problem = obs.pod_problem
+            conds.append(Cond(CONDITION_JOB_STARTED, "False", problem.reason, problem.message))
+            summary = Cond(CONDITION_WORKSPACE_READY, "False", problem.reason, problem.message)
+            state = STATE_PENDING
         elif js.started:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", js.reason, js.message))
             summary = Cond(CONDITION_WORKSPACE_READY, "False", js.reason, js.message)

@@ -223,6 +223,8 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
         "image": preset.image(inputs.registry),
         "command": ["/bin/sh", "-c", command_line],
         "env": env,
+        # The trainer writes why it failed to /dev/termination-log; a crash leaves its last log lines.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": gpu_resources(inputs.gpus),
         "volumeMounts": mounts,
     }
