@@ -53,7 +53,7 @@ system-deps:
 test: venv binaries system-deps presets-venv lint presets-lint
 	@bash hack/run-tests.sh
 
-demo: venv binaries system-deps images
+demo: venv binaries system-deps
 	@bash hack/demo/demo.sh
 
 bench: venv binaries
