@@ -44,6 +44,9 @@ def test_accepted(url: str) -> None:
         ("http://0.0.0.0/a", "unspecified"),
         ("http://user@10.1.2.3:8080/a", "private"),
         ("http://kubernetes.default.svc/api", "in-cluster"),
+        ("https://example.com/a.parquet,https://example.com/b.parquet", "comma"),
+        ("https://example.com/a b.parquet", "whitespace"),
+        ("https://example.com/a.parquet\nhttps://example.com/b", "whitespace"),
     ],
 )
 def test_rejected(url: str, fragment: str) -> None:

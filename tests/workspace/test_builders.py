@@ -192,11 +192,14 @@ def test_tuning_job_with_urls_and_pusher() -> None:
     init = spec["initContainers"][0]
     assert init["name"] == "data-downloader"
     env = {e["name"]: e["value"] for e in init["env"]}
-    assert (
-        env["DATA_URLS"] == "https://example.com/data/train.parquet?x=1"
-        and env["DATA_VOLUME_PATH"] == "/mnt/data"
-    )
-    assert init["command"] == ["python", "-m", "datamovers.downloader"]
+    assert "DATA_URLS" not in env and env["DATA_VOLUME_PATH"] == "/mnt/data"
+    assert init["command"] == [
+        "python",
+        "-m",
+        "datamovers.downloader",
+        "--",
+        "https://example.com/data/train.parquet?x=1",
+    ]
     assert env["DOWNLOAD_RETRIES"] == "5" and init["image"] == "reg.io/kaito-datamovers:0.1.0"
     trainer, pusher = spec["containers"]
     assert "accelerate launch --num_processes=1" in trainer["command"][-1]

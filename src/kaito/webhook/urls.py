@@ -73,6 +73,10 @@ def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None
 
 def check_url(url: str) -> str | None:
     """Why ``url`` may not be downloaded, or None when it is acceptable."""
+    if any(c.isspace() for c in url) or "," in url:
+        # Upstream's downloader joins and re-splits the list on these; a URL holding one would be cut
+        # in two there. Percent-encode them (%20, %2C).
+        return f"{url!r} contains whitespace or a comma; percent-encode it (%20, %2C), one URL per list item"
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname

@@ -122,9 +122,9 @@ def _input(workspace: Mapping[str, Any], movers_image: str) -> tuple[list[Obj], 
         downloader: Obj = {
             "name": "data-downloader",
             "image": movers_image,
-            "command": ["python", "-m", "datamovers.downloader"],
+            # One argument per URL: nothing re-splits a joined string, whatever a URL contains.
+            "command": ["python", "-m", "datamovers.downloader", "--", *source["urls"]],
             "env": [
-                {"name": "DATA_URLS", "value": " ".join(source["urls"])},
                 {"name": "DATA_VOLUME_PATH", "value": MOUNT_DATA},
                 {"name": "DOWNLOAD_RETRIES", "value": str(DOWNLOAD_RETRIES)},
             ],
