@@ -52,7 +52,10 @@ def test_non_bool() -> None:
 
 def test_missing_key_and_bad_yaml_and_shape() -> None:
     assert "must have the key training_config.yaml" in check_training_config({"other": ""}, "lora")[0]
-    assert "not valid YAML" in check_training_config({"training_config.yaml": "a: [b"}, "lora")[0]
+    problem = check_training_config({"training_config.yaml": "secret: [hunter2"}, "lora")[0]
+    assert "not valid YAML at line" in problem and "hunter2" not in problem
+    missing = check_training_config({"password": "hunter2"}, "lora")[0]
+    assert "password" not in missing and "hunter2" not in missing
     assert (
         "top-level 'training_config:'" in check_training_config({"training_config.yaml": "x: 1"}, "lora")[0]
     )

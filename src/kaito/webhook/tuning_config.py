@@ -25,16 +25,23 @@ KNOWN_SECTIONS = (
 OUTPUT_ROOT = "/mnt"
 
 
+def yaml_position(exc: yaml.YAMLError) -> str:
+    """`` at line L, column C`` of a YAML error, without the snippet of the document PyYAML quotes."""
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
 def check_training_config(data: Mapping[str, str], method: str, field: str = "tuning.config") -> list[str]:
     """Problems with a ConfigMap's data for ``method`` (lora/qlora); each names the field."""
+    # The webhook reads the ConfigMap with its own rights, not the caller's: its answers name what is
+    # wrong and where, never the ConfigMap's other keys or any of its contents.
     if CONFIG_KEY not in data:
-        keys = ", ".join(sorted(data)) or "none"
-        return [f"{field}: the ConfigMap must have the key {CONFIG_KEY} (it has: {keys})"]
+        return [f"{field}: the ConfigMap must have the key {CONFIG_KEY}"]
     where = f"{field} ({CONFIG_KEY})"
     try:
         document: Any = yaml.safe_load(data[CONFIG_KEY])
     except yaml.YAMLError as exc:
-        return [f"{where}: not valid YAML: {exc}"]
+        return [f"{where}: not valid YAML{yaml_position(exc)}"]
     if not isinstance(document, dict) or not isinstance(document.get(TOP_LEVEL_KEY), dict):
         return [f"{where}: must be a mapping with a top-level '{TOP_LEVEL_KEY}:' mapping of sections"]
     sections: dict[str, Any] = document[TOP_LEVEL_KEY]
@@ -60,7 +67,7 @@ def _check_quantization(section: Any, method: str, where: str) -> list[str]:
     for key in ("load_in_4bit", "load_in_8bit"):
         value = section.get(key, False)
         if not isinstance(value, bool):
-            problems.append(f"{where}: {path}.{key} must be true or false, not {value!r}")
+            problems.append(f"{where}: {path}.{key} must be true or false, not a {type(value).__name__}")
             value = False
         flags[key] = value
     if problems:

@@ -25,7 +25,7 @@ from kaito.catalog import (
     check_tuning_fit,
     suggest_instance_types,
 )
-from kaito.webhook.tuning_config import CONFIG_KEY, check_training_config
+from kaito.webhook.tuning_config import CONFIG_KEY, check_training_config, yaml_position
 from kaito.webhook.urls import check_url
 
 log = structlog.get_logger(__name__)
@@ -239,16 +239,16 @@ class WorkspaceValidator:
         if data is None:
             return
         if INFERENCE_CONFIG_KEY not in data:
-            keys = ", ".join(sorted(data)) or "none"
             verdict.errors.append(
-                f"inference.config: ConfigMap {name!r} must have the key {INFERENCE_CONFIG_KEY} "
-                f"(it has: {keys})"
+                f"inference.config: ConfigMap {name!r} must have the key {INFERENCE_CONFIG_KEY}"
             )
             return
         try:
             document = yaml.safe_load(data[INFERENCE_CONFIG_KEY])
         except yaml.YAMLError as exc:
-            verdict.errors.append(f"inference.config ({INFERENCE_CONFIG_KEY}): not valid YAML: {exc}")
+            verdict.errors.append(
+                f"inference.config ({INFERENCE_CONFIG_KEY}): not valid YAML{yaml_position(exc)}"
+            )
             return
         if document is not None and not isinstance(document, dict):
             verdict.errors.append(f"inference.config ({INFERENCE_CONFIG_KEY}): must be a mapping of settings")
