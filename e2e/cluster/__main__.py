@@ -21,7 +21,7 @@ from pathlib import Path
 
 from e2e.cluster.hostchanges import Ledger
 from e2e.cluster.localcluster import REPO_ROOT, ClusterError, LocalCluster, ensure_binaries
-from e2e.cluster.realnode import release_stale_lock
+from e2e.cluster.realnode import LEDGER_FILE, release_stale_lock
 
 STATE_DIR = Path(os.environ.get("KAITO_CLUSTER_DIR", REPO_ROOT / ".cluster"))
 STATE_FILE = STATE_DIR / "state.json"
@@ -129,11 +129,12 @@ def _print_usage(state: dict[str, object]) -> None:
 
 def _undo_real_node() -> None:
     """A supervisor that was killed could not tear its real node down; its ledger still can."""
-    ledger = Ledger.load(STATE_DIR / "work" / "node" / "host-changes.json")
+    if not release_stale_lock():
+        return  # a live real node (another checkout's, or a test run's) holds it: not ours to undo
+    ledger = Ledger.load(LEDGER_FILE)
     if ledger.entries:
         errors = ledger.undo()
         print("undid the real node's host changes" + (f"; left: {errors}" if errors else ""))
-    release_stale_lock()
 
 
 def down(timeout: float) -> int:

@@ -317,7 +317,7 @@ class Ledger:
 def host_snapshot(roots: Sequence[Path] = ()) -> dict[str, Any]:
     """What a real node could leave behind, read from the host itself: compare one taken before
     ``cluster-up`` with one taken after ``cluster-down``."""
-    from e2e.cluster.realnode import FIXED_HOST_PATHS, LOCK_FILE
+    from e2e.cluster.realnode import FIXED_HOST_PATHS, LEDGER_FILE, LOCK_FILE
 
     def lines(*argv: str) -> list[str]:
         return sorted(run(*argv, check=False).stdout.splitlines())
@@ -340,7 +340,7 @@ def host_snapshot(roots: Sequence[Path] = ()) -> dict[str, Any]:
         "sysctls": {k: read_sysctl(k) for k in SAVED_SYSCTLS},
         "mounts": mounts_under([*roots, *FIXED_HOST_PATHS]),
         "cgroups": [str(p) for p in cgroup_dirs("kubepods")],
-        "paths": [str(p) for p in (*FIXED_HOST_PATHS, LOCK_FILE) if p.exists()],
+        "paths": [str(p) for p in (*FIXED_HOST_PATHS, LOCK_FILE, LEDGER_FILE) if p.exists()],
         "processes": sorted(
             pid_name
             # A zombie runs nothing: it waits for its parent (here init, which reaps slowly) to reap it.

@@ -49,6 +49,10 @@ NODE_LABELS = {
 }
 GPU_CAPACITY = "1"
 LOCK_FILE = Path("/run/kaito-realnode.lock")
+# One real node per machine, so one ledger at a fixed place: whoever takes the lock next (another
+# checkout, CI after a killed session) can undo what a dead predecessor left. /run goes with a reboot,
+# as do the routes, rules and processes it lists.
+LEDGER_FILE = Path("/run/kaito-realnode-ledger.json")
 # containerd's and the kubelet's roots, sockets and state: a short fixed path, as unix socket paths are
 # limited to 107 bytes (the kubelet's pod-resources socket under a test's temporary directory was not);
 # on disk, not /run's tmpfs, since images and emptyDirs live here.
@@ -71,16 +75,17 @@ class RealNodeUnavailable(RuntimeError):
     """This machine cannot run a real node (no root, not Linux, missing packages); says why in one line."""
 
 
-def release_stale_lock() -> None:
-    """Removes the lock file a killed supervisor left, unless a live real node still holds it."""
+def release_stale_lock() -> bool:
+    """Removes the lock file a killed supervisor left; False when a live real node still holds it."""
     if not LOCK_FILE.exists():
-        return
+        return True
     with LOCK_FILE.open("a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return
+            return False
         LOCK_FILE.unlink()
+    return True
 
 
 def unavailable_reason() -> str | None:
@@ -116,7 +121,7 @@ class RealNode:
     _lock: IO[str] | None = None
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger.load(self.workdir / "host-changes.json")
+        self.ledger = Ledger.load(LEDGER_FILE)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -133,9 +138,12 @@ class RealNode:
         if reason:
             raise RealNodeUnavailable(reason)
         self._take_lock()
+        self.ledger = Ledger.load(LEDGER_FILE)
         if self.ledger.entries:
             # A supervisor that was killed left its changes: undo them before making new ones.
-            self.ledger.undo()
+            errors = self.ledger.undo()
+            if errors:
+                raise RuntimeError(f"could not undo a previous real node's changes: {errors}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         self.ledger.save_sysctls()
