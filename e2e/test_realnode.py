@@ -323,21 +323,15 @@ TRAINING_ROWS = [
 
 
 def tuning_workspace(name: str, namespace: str, data_config_map: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kaito.sh/v1alpha1",
-        "kind": "Workspace",
-        "metadata": {"name": name, "namespace": namespace},
-        "resource": {
-            "instanceType": "Standard_NC4as_T4_v3",
-            "labelSelector": {"matchLabels": REAL_NODE_SELECTOR},
-        },
-        "tuning": {
-            "preset": {"name": TINY},
-            "method": "lora",
-            "input": {"volumeSource": {"configMap": {"name": data_config_map}}},
-            "output": {"volumeSource": {"emptyDir": {}}},
-        },
+    body = tiny_workspace(name, namespace)
+    del body["inference"]
+    body["tuning"] = {
+        "preset": {"name": TINY},
+        "method": "lora",
+        "input": {"volumeSource": {"configMap": {"name": data_config_map}}},
+        "output": {"volumeSource": {"emptyDir": {}}},
     }
+    return body
 
 
 def workspace_state(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, str]:

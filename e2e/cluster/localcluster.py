@@ -87,6 +87,35 @@ def ensure_binaries(quiet: bool = False) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; waits for the exit either way."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def wait_for_components(
+    components: Mapping[str, Component], probe: Any, what: str, deadline: float, tail: int = 10
+) -> None:
+    """Polls ``probe`` until it is true; fails at once, with the log's tail, if a component exits."""
+    while time.monotonic() < deadline:
+        for comp in components.values():
+            if not comp.alive():
+                raise ClusterError(f"{comp.name} exited:\n{comp.log_tail()}")
+        with contextlib.suppress(Exception):
+            if probe():
+                return
+        time.sleep(0.2)
+    tails = "\n".join(f"--- {c.name}\n{c.log_tail(tail)}" for c in components.values())
+    raise ClusterError(f"timed out waiting for {what}\n{tails}")
+
+
 @dataclass
 class Component:
     name: str
@@ -112,15 +141,7 @@ class Component:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(self.process, timeout)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -336,6 +357,10 @@ class LocalCluster:
             f"--kubelet-client-certificate={p.admin_cert}",
             f"--kubelet-client-key={p.admin_key}",
             "--kubelet-preferred-address-types=InternalIP",
+            # Webhook and aggregated-API Services are dialed at a ready endpoint, not the ClusterIP: the
+            # latter only works once kube-proxy has programmed it, which lags the endpoint by up to half
+            # a second (a webhook refused "connection refused" right after its replicas were ready).
+            "--enable-aggregator-routing=true",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p.sa_pub}",
             f"--service-account-signing-key-file={p.sa_key}",
@@ -441,16 +466,7 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ readiness / http
     def _wait(self, probe: Any, what: str, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            for comp in self.components.values():
-                if not comp.alive():
-                    raise ClusterError(f"{comp.name} exited:\n{comp.log_tail()}")
-            with contextlib.suppress(Exception):
-                if probe():
-                    return
-            time.sleep(0.2)
-        tails = "\n".join(f"--- {c.name}\n{c.log_tail(10)}" for c in self.components.values())
-        raise ClusterError(f"timed out waiting for {what}\n{tails}")
+        wait_for_components(self.components, probe, what, deadline)
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))

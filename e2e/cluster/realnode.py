@@ -524,16 +524,9 @@ disabled_plugins = {json.dumps(disabled)}
         self.components[name] = comp
 
     def _wait(self, probe: Any, what: str, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            for comp in self.components.values():
-                if not comp.alive():
-                    raise RuntimeError(f"{comp.name} exited:\n{comp.log_tail()}")
-            with contextlib.suppress(Exception):
-                if probe():
-                    return
-            time.sleep(0.2)
-        tails = "\n".join(f"--- {c.name}\n{c.log_tail(15)}" for c in self.components.values())
-        raise RuntimeError(f"timed out waiting for {what}\n{tails}")
+        from e2e.cluster.localcluster import wait_for_components
+
+        wait_for_components(self.components, probe, what, deadline, tail=15)
 
     def kubelet_healthy(self) -> bool:
         with (

@@ -10,7 +10,6 @@ Also the few registry API calls the image build and its tests need (manifest dig
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
@@ -211,16 +210,10 @@ class LoopbackRegistry:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        from e2e.cluster.localcluster import stop_process
+
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+        stop_process(proc, timeout)
 
     def __enter__(self) -> LoopbackRegistry:
         return self.start()
