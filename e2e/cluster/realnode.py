@@ -169,6 +169,9 @@ class RealNode:
 
     def stop(self) -> list[str]:
         """Stops every component and undoes every host change; returns what could not be undone."""
+        if self._lock is None:
+            # Never started (the lock was another node's): the ledger at LEDGER_FILE is not ours.
+            return []
         for name in ("kube-proxy", "apiserver-relay", "kubelet"):
             comp = self.components.pop(name, None)
             if comp is not None:
@@ -180,11 +183,10 @@ class RealNode:
         self._delete_node()
         errors = self.ledger.undo()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        if self._lock is not None:
-            with contextlib.suppress(OSError):
-                LOCK_FILE.unlink()
-            self._lock.close()
-            self._lock = None
+        with contextlib.suppress(OSError):
+            LOCK_FILE.unlink()
+        self._lock.close()
+        self._lock = None
         return errors
 
     def _take_lock(self) -> None:

@@ -4,6 +4,8 @@ cluster started without asking for a node comes up with simulated pods only; whe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from e2e.cluster import localcluster, realnode
@@ -40,3 +42,10 @@ def test_skip_or_fail_depends_on_whether_a_node_was_asked_for(monkeypatch: pytes
     monkeypatch.setenv("CI", "true")
     with pytest.raises(ClusterError, match="no real node: a real node needs root"):
         cluster._start_real_node(None)
+
+
+def test_a_node_that_never_took_the_lock_undoes_nothing() -> None:
+    node = realnode.RealNode(cluster=None, registry="127.0.0.1:5001", workdir=Path("/nonexistent"))
+    node.ledger.entries = [{"kind": "route", "spec": ["blackhole", "10.245.0.0/16"]}]
+    assert node.stop() == []
+    assert node.ledger.entries, "another node's ledger must be left alone"
