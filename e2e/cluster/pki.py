@@ -48,6 +48,33 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+def _leaf(
+    ca_cert: x509.Certificate,
+    ca_key: rsa.RSAPrivateKey,
+    cn: str,
+    org: str | None,
+    usage: x509.ObjectIdentifier,
+    sans: list[x509.GeneralName] | None,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A key and a certificate for it, signed by the CA, valid from an hour ago for a year."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = _key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, org))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
 def make_pki(directory: Path, service_ip: str) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -80,25 +107,6 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(
-        cn: str, org: str | None, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName] | None
-    ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-        key = _key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn, org))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return builder.sign(ca_key, hashes.SHA256()), key
-
     serving_sans: list[x509.GeneralName] = [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address(service_ip)),
@@ -113,8 +121,12 @@ def make_pki(directory: Path, service_ip: str) -> Pki:
             )
         ),
     ]
-    serving_cert, serving_key = leaf("kube-apiserver", None, ExtendedKeyUsageOID.SERVER_AUTH, serving_sans)
-    admin_cert, admin_key = leaf("kaito-admin", "system:masters", ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    serving_cert, serving_key = _leaf(
+        ca_cert, ca_key, "kube-apiserver", None, ExtendedKeyUsageOID.SERVER_AUTH, serving_sans
+    )
+    admin_cert, admin_key = _leaf(
+        ca_cert, ca_key, "kaito-admin", "system:masters", ExtendedKeyUsageOID.CLIENT_AUTH, None
+    )
     sa_key = _key()
 
     pki = Pki(
@@ -148,19 +160,6 @@ def issue_client_cert(pki: Pki, cn: str, org: str | None, cert_path: Path, key_p
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     if not isinstance(ca_key, rsa.RSAPrivateKey):
         raise TypeError("the plane's CA key is not RSA")
-    now = datetime.datetime.now(datetime.UTC)
-    key = _key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn, org))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert, key = _leaf(ca_cert, ca_key, cn, org, ExtendedKeyUsageOID.CLIENT_AUTH, None)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key_path, key)
