@@ -224,15 +224,6 @@ class Ledger:
         self._record({"kind": "iptables", "table": table, "chain": chain, "rule": full})
         run("iptables", "-t", table, "-I", chain, "1", *full)
 
-    def make_dir(self, path: Path) -> None:
-        """Creates ``path`` (and its missing parents), recording the topmost one that did not exist."""
-        top = path
-        while not top.parent.exists():
-            top = top.parent
-        if not path.exists():
-            self._record({"kind": "path", "path": str(top if not top.exists() else path)})
-        path.mkdir(parents=True, exist_ok=True)
-
     def watch_path(self, path: Path) -> None:
         """A path a component creates by itself (the kubelet's device-plugin dir): removed on undo only
         if it was not there before."""

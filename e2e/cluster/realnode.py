@@ -21,7 +21,6 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +153,7 @@ class RealNode:
         # they catch whatever a killed supervisor left running or mounted.
         self.ledger.watch_processes([str(self.workdir), str(NODE_ROOT)])
         self.ledger.watch_mounts([self.workdir, NODE_ROOT])
-        self.ledger.make_dir(NODE_ROOT)
+        NODE_ROOT.mkdir(parents=True, exist_ok=True)  # watched with the fixed host paths above
         self.ledger.watch_iptables_chains()
         deadline = time.monotonic() + timeout
         self._guard_network()
@@ -353,7 +352,6 @@ disabled_plugins = {json.dumps(disabled)}
         # No cluster DNS, and nothing may ask a resolver off this machine.
         resolv.write_text("nameserver 127.0.0.1\noptions ndots:1\n")
         endpoint = f"unix://{self.containerd_socket}"
-        self.healthz_port = _free_port()
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
@@ -363,7 +361,7 @@ disabled_plugins = {json.dumps(disabled)}
             "port": 10250,
             "readOnlyPort": 0,
             "healthzBindAddress": "127.0.0.1",
-            "healthzPort": self.healthz_port,
+            "healthzPort": _free_port(),
             "authentication": {
                 "anonymous": {"enabled": False},
                 "webhook": {"enabled": True},
@@ -529,11 +527,3 @@ disabled_plugins = {json.dumps(disabled)}
         from e2e.cluster.localcluster import wait_for_components
 
         wait_for_components(self.components, probe, what, deadline, tail=15)
-
-    def kubelet_healthy(self) -> bool:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}/healthz", timeout=2) as resp,
-        ):
-            return int(resp.status) == 200
-        return False

@@ -39,6 +39,8 @@ def _container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 TERMINATION_MESSAGE_CHARS = 1000
+# A container that exited non-zero and stays so (a Job's): the workload ran and failed.
+REASON_CONTAINER_FAILED = "ContainerFailed"
 
 
 def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
@@ -73,7 +75,7 @@ def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
             # trainer writes why it rejected its input, e.g. the data set's missing column).
             said = str(terminated.get("message") or "").strip()[-TERMINATION_MESSAGE_CHARS:]
             return PodProblem(
-                "ContainerFailed",
+                REASON_CONTAINER_FAILED,
                 f"pod {name}: container {container.get('name')} exited {terminated.get('exitCode')}"
                 + (f": {said}" if said else ""),
             )

@@ -29,7 +29,7 @@ from kaito.api.constants import (
 )
 from kaito.workspace import names as n
 from kaito.workspace.objects import conditions_of, generation_of, get_path
-from kaito.workspace.podstatus import PodProblem
+from kaito.workspace.podstatus import REASON_CONTAINER_FAILED, PodProblem
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
             summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_SUCCEEDED, js.message)
             state = STATE_SUCCEEDED
-        elif js.started and obs.pod_problem is not None and obs.pod_problem.reason != "ContainerFailed":
+        elif js.started and obs.pod_problem is not None and obs.pod_problem.reason != REASON_CONTAINER_FAILED:
             # The Job counts a pod that cannot run (unschedulable, image not pulled) as active.
             problem = obs.pod_problem
             conds.append(Cond(CONDITION_JOB_STARTED, "False", problem.reason, problem.message))

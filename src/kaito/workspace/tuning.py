@@ -161,13 +161,6 @@ def _pusher(image: str, secret: str, results_dir: str, preset: str, movers_image
             {"name": "results-volume", "mountPath": results_dir, "readOnly": True},
             {"name": "push-secret", "mountPath": PUSH_CONFIG_DIR, "readOnly": True},
         ],
-        "securityContext": {
-            "privileged": False,
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "capabilities": {"drop": ["ALL"]},
-        },
     }
     volume: Obj = {
         "name": "push-secret",
