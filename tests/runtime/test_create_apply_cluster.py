@@ -88,18 +88,54 @@ async def test_adoption_is_guarded_by_resource_version(rt_client: Client, namesp
     cm = {"metadata": {"name": "g", "namespace": namespace}, "data": {"a": "1"}}
     await rt_client.create(kinds.CONFIGMAP, cm, field_manager=MANAGER)
     real_get = rt_client.get
+    writes = 0
 
     async def get_then_someone_writes(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
         live = await real_get(*args, **kwargs)
-        await rt_client.patch(kinds.CONFIGMAP, namespace, "g", {"data": {"x": "y"}}, field_manager="other")
+        change = {"data": {"x": str(writes)}}
+        await rt_client.patch(kinds.CONFIGMAP, namespace, "g", change, field_manager="other")
         return live
 
     rt_client.get = get_then_someone_writes  # type: ignore[method-assign]
     try:
         with pytest.raises(ConflictError):
-            await adopt_for_apply(rt_client, kinds.CONFIGMAP, namespace, "g", MANAGER)
+            await adopt_for_apply(rt_client, kinds.CONFIGMAP, namespace, "g", MANAGER, attempts=3)
     finally:
         rt_client.get = real_get  # type: ignore[method-assign]
+    assert writes == 3, "bounded: one read per attempt, then the conflict is the caller's"
+
+
+@pytest.mark.cluster
+async def test_adoption_rereads_after_another_writer_and_keeps_its_field(
+    rt_client: Client, namespace: str
+) -> None:
+    """A Deployment's status or a kubectl annotate may land between the read and the guarded patch."""
+    cm = {"metadata": {"name": "h", "namespace": namespace}, "data": {"a": "1"}}
+    await rt_client.create(kinds.CONFIGMAP, cm, field_manager=MANAGER)
+    real_get = rt_client.get
+    reads = 0
+
+    async def first_get_then_someone_writes(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        live = await real_get(*args, **kwargs)
+        if reads == 1:
+            await rt_client.patch(
+                kinds.CONFIGMAP, namespace, "h", {"data": {"x": "y"}}, field_manager="other"
+            )
+        return live
+
+    rt_client.get = first_get_then_someone_writes  # type: ignore[method-assign]
+    try:
+        await adopt_for_apply(rt_client, kinds.CONFIGMAP, namespace, "h", MANAGER)
+    finally:
+        rt_client.get = real_get  # type: ignore[method-assign]
+    assert reads == 2
+    got = await rt_client.get(kinds.CONFIGMAP, namespace, "h")
+    assert ours(got) == [("Apply", "")]
+    assert got["data"] == {"a": "1", "x": "y"}
 
 
 def test_update_entry_folds_into_an_existing_apply_entry() -> None:

@@ -34,6 +34,12 @@ METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,
 METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
+async def conflict_backoff(attempt: int) -> None:
+    """The pause before the next read-modify-write after a conflict: client-go's ``DefaultRetry``
+    (10 ms steps with 10% jitter)."""
+    await asyncio.sleep(0.01 * (1 + 0.1 * random.random()) * (attempt + 1))
+
+
 class PatchType(enum.StrEnum):
     """Patch content types. Strategic merge works for built-in kinds only."""
 
@@ -322,8 +328,7 @@ class Client:
                 return await self.update(kind, updated, subresource="status" if status else None)
             except ConflictError as exc:
                 last = exc
-                # client-go DefaultRetry: 10 ms steps with 10% jitter.
-                await asyncio.sleep(0.01 * (1 + 0.1 * random.random()) * (attempt + 1))
+                await conflict_backoff(attempt)
         assert last is not None
         raise last
 

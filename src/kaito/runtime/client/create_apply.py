@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.runtime.client.client import Client, Object, PatchType
-from kaito.runtime.client.errors import AlreadyExistsError, ApiError, guarded_patch_conflict
+from kaito.runtime.client.client import Client, Object, PatchType, conflict_backoff
+from kaito.runtime.client.errors import AlreadyExistsError, ApiError, ConflictError, guarded_patch_conflict
 from kaito.runtime.client.kind import Kind
 
 Entry = dict[str, Any]
@@ -61,27 +61,36 @@ def upgraded_managed_fields(entries: list[Entry], field_manager: str) -> list[En
 
 
 async def adopt_for_apply(
-    client: Client, kind: Kind, namespace: str | None, name: str, field_manager: str
+    client: Client, kind: Kind, namespace: str | None, name: str, field_manager: str, *, attempts: int = 5
 ) -> None:
-    """Makes ``field_manager``'s later applies to the object own (and so remove) what it created by POST."""
-    live = await client.get(kind, namespace, name, metadata_only=True)
-    meta = live.get("metadata") or {}
-    upgraded = upgraded_managed_fields(list(meta.get("managedFields") or []), field_manager)
-    if upgraded is None:
-        return
-    patch: list[dict[str, Any]] = [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
-        {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
-    ]
-    try:
-        await client.patch(
-            kind, namespace, name, patch, patch_type=PatchType.JSON, field_manager=field_manager
-        )
-    except ApiError as exc:
-        conflict = guarded_patch_conflict(exc)
-        if conflict is None:
-            raise
-        raise conflict from exc
+    """Makes ``field_manager``'s later applies to the object own (and so remove) what it created by POST.
+
+    Other writers (a Deployment's status, kubectl annotate) may change the object between the read and the
+    guarded patch; like :meth:`Client.modify` it re-reads and tries again, ``attempts`` times at most."""
+    last: ConflictError | None = None
+    for attempt in range(attempts):
+        live = await client.get(kind, namespace, name, metadata_only=True)
+        meta = live.get("metadata") or {}
+        upgraded = upgraded_managed_fields(list(meta.get("managedFields") or []), field_manager)
+        if upgraded is None:
+            return
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
+        ]
+        try:
+            await client.patch(
+                kind, namespace, name, patch, patch_type=PatchType.JSON, field_manager=field_manager
+            )
+            return
+        except ApiError as exc:
+            conflict = guarded_patch_conflict(exc)
+            if conflict is None:
+                raise
+            last = conflict
+            await conflict_backoff(attempt)
+    assert last is not None
+    raise last
 
 
 async def create_or_apply(
