@@ -48,12 +48,23 @@ def write_overlay(directory: Path, images: Mapping[str, str]) -> Path:
             if digest
             else {"name": manifest_name, "newName": ref.rsplit(":", 1)[0], "newTag": ref.rsplit(":", 1)[1]}
         )
-    kustomization = {
+    kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [os.path.relpath(OVERLAY_BASE, directory)],
         "images": pins,
     }
+    if "datamovers" in images:
+        # The tuning Job's downloader and pusher: the image just built, by digest.
+        env = {"name": "DATAMOVERS_IMAGE", "value": images["datamovers"]}
+        kustomization["patches"] = [
+            {
+                "target": {"kind": "Deployment", "name": DEPLOYMENTS["workspace-controller"]},
+                "patch": json.dumps(
+                    [{"op": "add", "path": "/spec/template/spec/containers/0/env/-", "value": env}]
+                ),
+            }
+        ]
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return directory
 
@@ -161,13 +172,15 @@ def describe_pods(cluster: LocalCluster) -> str:
     return "\n".join(lines)
 
 
-def wait_rollout(cluster: LocalCluster, deployment: str, timeout: float = 180) -> None:
+def wait_rollout(
+    cluster: LocalCluster, deployment: str, timeout: float = 180, namespace: str = SYSTEM_NAMESPACE
+) -> None:
     out = cluster.kubectl(
         "rollout",
         "status",
         f"deployment/{deployment}",
         "-n",
-        SYSTEM_NAMESPACE,
+        namespace,
         f"--timeout={int(timeout)}s",
         check=False,
         timeout=timeout + 30,
@@ -208,12 +221,14 @@ def port_forward(cluster: LocalCluster, target: str, namespace: str, port: int) 
             proc.wait()
 
 
-def post_json(port: int, path: str, body: Mapping[str, Any], timeout: float = 60) -> tuple[int, Any]:
+def post_json(port: int, path: str, body: Mapping[str, Any] | None, timeout: float = 60) -> tuple[int, Any]:
+    """POSTs ``body`` as JSON (a GET when it is None) to a port-forwarded pod; the status and the decoded
+    answer (the text of an error)."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode(),
+        data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json"},
-        method="POST",
+        method="POST" if body is not None else "GET",
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:

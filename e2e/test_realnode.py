@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from e2e.cluster import LocalCluster
-from e2e.cluster.realnode import NODE_NAME, TAINT_KEY
+from e2e.cluster.realnode import NODE_NAME, NODE_REGISTRY, NODE_REGISTRY_USER, TAINT_KEY
 from e2e.harness import SYSTEM_NAMESPACE
 from e2e.images import build_all
 from e2e.incluster import (
@@ -29,6 +29,7 @@ from e2e.incluster import (
     port_forward,
     post_json,
     uninstall,
+    wait_rollout,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -111,21 +112,26 @@ def ask(port: int) -> tuple[str, str]:
     """One /chat and one /v1/chat/completions; returns both texts (asserting both answered)."""
     status, chat = post_json(port, "/chat", {"prompt": "hello", "generate_kwargs": {"max_new_tokens": 8}})
     assert status == 200, chat
+    return str(chat.get("Result", chat)), greedy(port, TINY, max_tokens=8)
+
+
+def greedy(port: int, model: str, max_tokens: int = 12) -> str:
+    """The greedy /v1/chat/completions answer to "hello" (asserting it answered)."""
     status, completion = post_json(
         port,
         "/v1/chat/completions",
         {
-            "model": TINY,
+            "model": model,
             "messages": [{"role": "user", "content": "hello"}],
-            "max_tokens": 8,
+            "max_tokens": max_tokens,
             "temperature": 0,
         },
     )
     assert status == 200, completion
-    assert completion["object"] == "chat.completion" and completion["model"] == TINY
+    assert completion["object"] == "chat.completion" and completion["model"] == model
     text = completion["choices"][0]["message"]["content"]
     assert isinstance(text, str) and text
-    return str(chat.get("Result", chat)), text
+    return str(text)
 
 
 def node_containers(cluster: LocalCluster, namespace: str) -> list[str]:
@@ -365,3 +371,176 @@ def test_tuning_job_really_trains_and_bad_data_fails_with_its_reason(cluster: Lo
     cluster.wait_for(lambda: workspace_state(cluster, ns, "tune-bad")[0] == "Failed", "tune-bad Failed", 300)
     _, message = workspace_state(cluster, ns, "tune-bad")
     assert "no messages column" in message, message
+
+
+def data_server(cluster: LocalCluster, namespace: str, images: dict[str, str], rows: str) -> str:
+    """A data set served over HTTP by a pod in the cluster (python's http.server in the data movers
+    image), behind a Service; returns the URL the tuning Workspace names."""
+    cluster.kubectl("create", "configmap", "dataset", "-n", namespace, f"--from-literal=train.jsonl={rows}")
+    labels = {"app": "data-server"}
+    container = {
+        "name": "http",
+        "image": images["datamovers"],
+        "command": ["python", "-m", "http.server", "8080", "--directory", "/srv"],
+        "ports": [{"containerPort": 8080}],
+        "volumeMounts": [{"name": "data", "mountPath": "/srv"}],
+        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "data-server", "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "nodeSelector": REAL_NODE_SELECTOR,
+                        "tolerations": [{"key": TAINT_KEY, "operator": "Exists"}],
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "automountServiceAccountToken": False,
+                        "containers": [container],
+                        "volumes": [{"name": "data", "configMap": {"name": "dataset"}}],
+                    },
+                },
+            },
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "data", "namespace": namespace},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+    )
+    wait_rollout(cluster, "data-server", 120, namespace=namespace)
+    ip = cluster.get_json("service", "data", "-n", namespace)["spec"]["clusterIP"]
+    return f"http://{ip}/train.jsonl"
+
+
+def registry_secret(cluster: LocalCluster, namespace: str, name: str, password: str) -> None:
+    cluster.kubectl(
+        "create",
+        "secret",
+        "docker-registry",
+        name,
+        "-n",
+        namespace,
+        f"--docker-server={NODE_REGISTRY}",
+        f"--docker-username={NODE_REGISTRY_USER}",
+        f"--docker-password={password}",
+    )
+
+
+def pushing_workspace(name: str, namespace: str, url: str, secret: str) -> dict[str, Any]:
+    """The docs' tuning example, scaled to the tiny model: data from a URL, the adapter pushed as an image."""
+    body = tiny_workspace(name, namespace)
+    del body["inference"]
+    body["tuning"] = {
+        "preset": {"name": TINY},
+        "method": "lora",
+        "config": "fast-lora",
+        "input": {"urls": [url]},
+        "output": {"image": f"{NODE_REGISTRY}/adapters/{name}:0.0.1", "imagePushSecret": secret},
+    }
+    return body
+
+
+# Enough steps at a high rate that the adapter moves the tiny model's greedy answer.
+FAST_LORA = """\
+training_config:
+  ModelConfig:
+    torch_dtype: "float32"
+    local_files_only: true
+  LoraConfig:
+    r: 8
+    lora_alpha: 16
+    lora_dropout: 0.0
+    target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"]
+  TrainingArguments:
+    output_dir: "/mnt/results"
+    save_strategy: "no"
+    per_device_train_batch_size: 2
+    max_steps: 40
+    learning_rate: 0.01
+    logging_steps: 10
+  DatasetConfig:
+    shuffle_dataset: true
+    train_test_split: 1
+"""
+
+
+def test_tune_push_and_serve_the_adapter(cluster: LocalCluster, ns: str, images: dict[str, str]) -> None:
+    """The seed's flow: a tuning Workspace downloads its data from a URL (a Service in the cluster, let
+    through by the operator's egress allow-list), trains LoRA on the real node, pushes the adapter as an
+    image with its push secret, and says where in its status; an inference Workspace then serves the
+    model with that adapter, whose effect shows in a greedy completion. A push the registry refuses ends
+    as Failed with the registry's reason."""
+    node = cluster.real_node
+    assert node is not None
+    url = data_server(cluster, ns, images, "\n".join(json.dumps(row) for row in TRAINING_ROWS))
+    registry_secret(cluster, ns, "push", node.node_registry_password)
+    registry_secret(cluster, ns, "wrong", "not-the-password")
+    cluster.kubectl(
+        "create", "configmap", "fast-lora", "-n", ns, f"--from-literal=training_config.yaml={FAST_LORA}"
+    )
+
+    cluster.apply(pushing_workspace("tuned", ns, url, "push"))
+    cluster.wait_for(
+        lambda: workspace_state(cluster, ns, "tuned")[0] in ("Succeeded", "Failed"), "tuned done", 420
+    )
+    state, message = workspace_state(cluster, ns, "tuned")
+    assert state == "Succeeded", message
+    ws = cluster.get_json("workspace", "tuned", "-n", ns)
+    pushed = ws["status"]["outputImage"]
+    assert pushed.startswith(f"{NODE_REGISTRY}/adapters/tuned@sha256:"), pushed
+    events = cluster.get_json("events", "-n", ns, "--field-selector", "reason=AdapterPublished")["items"]
+    assert any(pushed in e["message"] for e in events), events
+    [pod] = (cluster.get_json("pods", "-n", ns, "-l", "kaito.sh/workspace=tuned") or {})["items"]
+    downloaded = cluster.kubectl("logs", pod["metadata"]["name"], "-n", ns, "-c", "data-downloader").stdout
+    assert "train.jsonl" in downloaded, downloaded
+    cluster.kubectl("delete", "workspace", "tuned", "-n", ns, "--timeout=120s", timeout=150)
+
+    cluster.apply(pushing_workspace("refused", ns, url, "wrong"))
+    cluster.wait_for(lambda: workspace_state(cluster, ns, "refused")[0] == "Failed", "refused Failed", 420)
+    _, message = workspace_state(cluster, ns, "refused")
+    assert "pusher" in message and "UNAUTHORIZED" in message, message
+    cluster.kubectl("delete", "workspace", "refused", "-n", ns, "--timeout=120s", timeout=150)
+
+    registry_secret(cluster, ns, "pull", node.node_registry_password)
+    served = tiny_workspace("served", ns)
+    served["inference"]["adapters"] = [
+        {"source": {"name": "tuned", "image": pushed, "imagePullSecrets": ["pull"]}, "strength": "1.0"}
+    ]
+    cluster.apply(served)
+    cluster.wait_for(
+        lambda: condition(cluster, ns, "served", "WorkspaceReady") == "True", "served Ready", timeout=300
+    )
+    with port_forward(cluster, "svc/served", ns, 80) as port:
+        status, models = post_json(port, "/v1/models", None)
+        assert status == 200, models
+        assert [(m["id"], m.get("strength")) for m in models["data"]] == [(TINY, None), ("tuned", 1.0)]
+        tuned_answer = greedy(port, "tuned")
+    # Strength 0 is the base model: the same image, the same pod template but for the strength.
+    served["inference"]["adapters"][0]["strength"] = "0.0"
+    old = {p["metadata"]["uid"] for p in running_pods(cluster, ns, "served")}
+    cluster.apply(served)
+    cluster.wait_for(
+        lambda: (
+            (pods := running_pods(cluster, ns, "served"))
+            and all(p["metadata"]["uid"] not in old for p in pods)
+            and condition(cluster, ns, "served", "WorkspaceReady") == "True"
+        ),
+        "served at strength 0",
+        timeout=300,
+    )
+    with port_forward(cluster, "svc/served", ns, 80) as port:
+        base_answer = greedy(port, TINY)
+    assert tuned_answer != base_answer, (tuned_answer, base_answer)

@@ -39,6 +39,12 @@ GATEWAY = "10.245.0.1"
 BRIDGE = "kaito-br0"
 SERVICE_SINK = "kaito-svc0"
 APISERVER_RELAY_PORT = 16443
+# A registry on the node network, as a cluster's own registry would be (an ACR on a private endpoint):
+# pods push tuned adapters to it with a push secret and the kubelet pulls them back with a pull secret.
+# It asks for basic auth; the user and a password made at start are in NODE_REGISTRY_USER/.password.
+NODE_REGISTRY_PORT = 5002
+NODE_REGISTRY = f"{GATEWAY}:{NODE_REGISTRY_PORT}"
+NODE_REGISTRY_USER = "kaito"
 TAINT_KEY = "kaito.sh/real-node"
 INSTANCE_TYPE = "Standard_NC4as_T4_v3"
 NODE_LABELS = {
@@ -66,7 +72,17 @@ FIXED_HOST_PATHS = (
     Path("/var/lib/cni"),
     Path("/run/xtables.lock"),
 )
-REQUIRED_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "socat", "ip", "gcc")
+REQUIRED_TOOLS = (
+    "containerd",
+    "containerd-shim-runc-v2",
+    "runc",
+    "ctr",
+    "iptables",
+    "socat",
+    "ip",
+    "gcc",
+    "docker-registry",
+)
 CNI_DIR = Path("/usr/lib/cni")
 
 
@@ -165,13 +181,14 @@ class RealNode:
         self._advertise_gpu()
         self._start_apiserver_relay()
         self._start_kube_proxy()
+        self._start_node_registry(deadline)
 
     def stop(self) -> list[str]:
         """Stops every component and undoes every host change; returns what could not be undone."""
         if self._lock is None:
             # Never started (the lock was another node's): the ledger at LEDGER_FILE is not ours.
             return []
-        for name in ("kube-proxy", "apiserver-relay", "kubelet"):
+        for name in ("node-registry", "kube-proxy", "apiserver-relay", "kubelet"):
             comp = self.components.pop(name, None)
             if comp is not None:
                 comp.stop()
@@ -242,10 +259,12 @@ class RealNode:
         base = self.workdir / "containerd"
         certs = base / "certs.d"
         registry = self.registry
-        for host in (registry, "_default"):
+        # Every other name is served by the loopback registry (a mirror for all: nothing is pulled from
+        # off the machine); the node registry by itself, over plain HTTP on the bridge.
+        for host, server in ((registry, registry), ("_default", registry), (NODE_REGISTRY, NODE_REGISTRY)):
             (certs / host).mkdir(parents=True, exist_ok=True)
             (certs / host / "hosts.toml").write_text(
-                f'server = "http://{registry}"\n\n[host."http://{registry}"]\n'
+                f'server = "http://{server}"\n\n[host."http://{server}"]\n'
                 '  capabilities = ["pull", "resolve"]\n'
             )
         disabled = [
@@ -462,6 +481,46 @@ disabled_plugins = {json.dumps(disabled)}
             "ports": [{"name": "https", "port": APISERVER_RELAY_PORT, "protocol": "TCP"}],
         }
         self.cluster.apply(slice_)
+
+    @property
+    def node_registry_password(self) -> str:
+        return (self.workdir / "node-registry" / "password").read_text().strip()
+
+    def _start_node_registry(self, deadline: float) -> None:
+        import secrets
+        import urllib.error
+        import urllib.request
+        import warnings
+
+        with warnings.catch_warnings():
+            # Deprecated (gone in 3.13), but the standard library's one bcrypt, which docker-registry wants.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+
+        d = self.workdir / "node-registry"
+        d.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(18)
+        (d / "password").write_text(password + "\n")
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+        (d / "htpasswd").write_text(f"{NODE_REGISTRY_USER}:{hashed}\n")
+        (d / "config.yml").write_text(
+            "version: 0.1\nlog:\n  level: warn\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {d / 'data'}\n"
+            f"http:\n  addr: {NODE_REGISTRY}\n"
+            f"auth:\n  htpasswd:\n    realm: kaito-node-registry\n    path: {d / 'htpasswd'}\n"
+        )
+        self._launch("node-registry", ["docker-registry", "serve", str(d / "config.yml")])
+
+        def answers() -> bool:
+            try:
+                urllib.request.urlopen(f"http://{NODE_REGISTRY}/v2/", timeout=1)
+            except urllib.error.HTTPError as exc:
+                return exc.code == 401
+            except OSError:
+                return False
+            return False
+
+        self._wait(answers, f"the node registry on {NODE_REGISTRY}", deadline)
 
     def _start_kube_proxy(self) -> None:
         d = self.workdir / "kube-proxy"

@@ -109,7 +109,8 @@ class DebianBase:
         return f"localhost/kaito/debian-base:{self.name}-{self.key}"
 
 
-BOOKWORM = DebianBase("bookworm", "bookworm", PYTHON_PACKAGES)
+# busybox-static: the data movers' pusher lays it under the adapter images it pushes.
+BOOKWORM = DebianBase("bookworm", "bookworm", (*PYTHON_PACKAGES, "busybox-static"))
 # Debian's torch is CPU only (2.6.0 in trixie, python 3.13): ~1 GB against ~3 GB of CUDA wheels from PyPI.
 TRIXIE_TORCH = DebianBase("trixie-torch", "trixie", (*PYTHON_PACKAGES, "python3-torch"))
 

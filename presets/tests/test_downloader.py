@@ -148,12 +148,40 @@ def test_guard_blocks_internal_addresses(ip: str) -> None:
 def test_guard_allows_public_and_opt_ins() -> None:
     check_ip(ipaddress.ip_address("93.184.216.34"), Policy())
     check_ip(ipaddress.ip_address("127.0.0.1"), Policy(allow_loopback=True))
-    check_ip(ipaddress.ip_address("10.0.0.1"), Policy(allow_private=True))
+    check_ip(ipaddress.ip_address("10.0.0.1"), Policy.parse(["10.0.0.0/8"]))
     with pytest.raises(BlockedAddress):  # metadata stays blocked whatever the policy
-        check_ip(ipaddress.ip_address("169.254.169.254"), Policy(True, True))
+        everything = Policy.parse(["169.254.0.0/16"], allow_loopback=True)
+        check_ip(ipaddress.ip_address("169.254.169.254"), everything)
     # Literal IPs resolve without DNS; a name resolving to loopback is refused too.
     with pytest.raises(BlockedAddress):
         resolve("localhost", 80, Policy())
+
+
+@pytest.mark.parametrize("ip", ["168.63.129.16", "::ffff:168.63.129.16", "169.254.169.254"])
+def test_host_endpoints_stay_blocked_even_inside_an_allowed_cidr(ip: str) -> None:
+    with pytest.raises(BlockedAddress, match="metadata or host endpoint"):
+        check_ip(ipaddress.ip_address(ip), Policy.parse(["0.0.0.0/0", "::/0"]))
+
+
+def test_egress_allow_list_admits_its_cidrs_and_its_hosts_private_answers() -> None:
+    policy = Policy.parse(["10.245.0.1", "10.96.0.0/16", "*.privatelink.blob.core.windows.net", "data.corp"])
+    check_ip(ipaddress.ip_address("10.245.0.1"), policy)
+    check_ip(ipaddress.ip_address("10.96.3.4"), policy)
+    with pytest.raises(BlockedAddress, match="not on the operator's egress allow-list"):
+        check_ip(ipaddress.ip_address("10.245.0.2"), policy)
+    assert policy.allows_host("acct.privatelink.blob.core.windows.net")
+    assert policy.allows_host("DATA.corp.")
+    assert not policy.allows_host("evil-data.corp")
+    assert not policy.allows_host("privatelink.blob.core.windows.net.evil.example")
+    check_ip(ipaddress.ip_address("10.1.2.3"), policy, trusted_host=True)
+    with pytest.raises(BlockedAddress, match="loopback"):  # an allowed name still may not mean this machine
+        check_ip(ipaddress.ip_address("127.0.0.1"), policy, trusted_host=True)
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "http://x", "a b", "*."])
+def test_a_malformed_allow_list_entry_is_named(entry: str) -> None:
+    with pytest.raises(ValueError, match="egress allow-list entry"):
+        Policy.parse([entry])
 
 
 def test_main_reads_env(http_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

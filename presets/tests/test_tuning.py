@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RunningServer, wait_healthy
 from registry import LocalRegistry
-from test_pusher import pull
+from test_pusher import fake_busybox, pull
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
 # One question, so that a few dozen CPU steps are enough for the adapter to learn the answer
@@ -158,6 +158,19 @@ def test_server_serves_with_the_adapter(
             )
             assert r.status_code == 200, r.text
             assert r.json()["choices"][0]["message"]["content"]
+            # Every adapter is listed with its strength, and may be asked for by name.
+            models = httpx.get(running.url + "/v1/models", timeout=10).json()["data"]
+            assert [(m["id"], m.get("parent"), m.get("strength")) for m in models] == [
+                ("tiny", None, None),
+                ("qa-lora", "tiny", 1.0),
+                ("second", "tiny", 0.5),
+            ]
+            r = httpx.post(
+                running.url + "/v1/completions",
+                timeout=60,
+                json={"model": "second", "prompt": "hi", "max_tokens": 2, "temperature": 0},
+            )
+            assert r.status_code == 200, r.text
     monkeypatch.delenv("second")
     # Only the trained adapter, at full strength: it has learnt the answer.
     shutil.rmtree(adapters / "second")
@@ -178,7 +191,7 @@ def test_server_serves_with_the_adapter(
         assert "paris" in r.json()["Result"]
 
 
-def test_pusher_pushes_the_trained_adapter(trained: Path, registry: LocalRegistry) -> None:
+def test_pusher_pushes_the_trained_adapter(trained: Path, registry: LocalRegistry, tmp_path: Path) -> None:
     from datamovers import pusher
 
     target = f"{registry.host}/workspace/tuned:0.0.1"
@@ -192,6 +205,10 @@ def test_pusher_pushes_the_trained_adapter(trained: Path, registry: LocalRegistr
                 "--model-name",
                 "tiny-llama",
                 "--plain-http",
+                "--egress-allow",
+                "127.0.0.1",
+                "--busybox",
+                str(fake_busybox(tmp_path)),
                 "--poll",
                 "0.05",
                 "--docker-config",
@@ -200,11 +217,11 @@ def test_pusher_pushes_the_trained_adapter(trained: Path, registry: LocalRegistr
         )
         == 0
     )
-    manifest, blobs = pull(registry.host, "workspace/tuned", "0.0.1")
+    manifest, _, layers = pull(registry.host, "workspace/tuned", "0.0.1")
     assert manifest["annotations"]["sh.kaito.model.name"] == "tiny-llama"
-    assert blobs == {
-        name: (trained / name).read_bytes() for name in ("adapter_config.json", "adapter_model.safetensors")
-    }
+    adapter = layers[1]
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        assert adapter[f"data/{name}"] == (trained / name).read_bytes()
 
 
 def test_accelerate_launch_with_csv_context_response_and_eval(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -230,3 +247,35 @@ def test_accelerate_launch_with_csv_context_response_and_eval(tiny_model_dir: Pa
     assert (tmp_path / "out" / "fine_tuning_completed.txt").is_file()
     records = [json.loads(x) for x in (tmp_path / "out" / "training_log.jsonl").read_text().splitlines()]
     assert any("eval_loss" in r for r in records), "the held-out split is evaluated"
+
+
+def test_combined_adapter_is_exactly_the_weighted_sum(
+    trained: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """What the vLLM backend serves when it is given several adapters or a strength below 1."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from inference.adapters import AdapterSpec, combine
+
+    config = json.loads((trained / "adapter_config.json").read_text())
+    scaling = config["lora_alpha"] / config["r"]
+    specs = [AdapterSpec("a", trained, 1.0), AdapterSpec("b", trained, 0.5)]
+    out = combine(specs, tmp_path / "combined")
+    combined = load_file(str(out / "adapter_model.safetensors"))
+    original = load_file(str(trained / "adapter_model.safetensors"))
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 2 * config["r"]
+    for key in (k for k in original if ".lora_A." in k):
+        b_key = key.replace(".lora_A.", ".lora_B.")
+        delta = combined[b_key] @ combined[key]  # the combined adapter's scaling is 1
+        expected = 1.5 * scaling * (original[b_key].float() @ original[key].float())
+        assert torch.allclose(delta, expected, atol=1e-6), key
+    # One adapter at full strength, combined, is the same model as the adapter itself.
+    single = combine([AdapterSpec("a", trained, 1.0)], tmp_path / "single")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        direct = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(trained))
+        via = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(single))
+        assert torch.allclose(direct(ids).logits, via(ids).logits, atol=1e-5)

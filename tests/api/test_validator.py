@@ -112,7 +112,7 @@ async def test_ssrf_url(validator: WorkspaceValidator) -> None:
     obj = seed()
     obj["tuning"]["input"]["urls"] = ["http://169.254.169.254/latest/meta-data/"]
     message = await _errors(validator, obj)
-    assert message.startswith("tuning.input.urls[0]: ") and "link-local" in message
+    assert message.startswith("tuning.input.urls[0]: ") and "cloud metadata" in message
 
 
 async def test_tuning_config_map(validator: WorkspaceValidator) -> None:

@@ -10,6 +10,7 @@ from kaito.workspace.nodes import choose_nodes, selector_matches
 from kaito.workspace.podstatus import pod_problem
 from kaito.workspace.revision import plan_revisions, spec_hash
 from kaito.workspace.status import Observation, ResourceObservation, compute_status, transitions
+from kaito.workspace.tuning import published_image
 
 from .fixtures import node, workspace
 
@@ -177,6 +178,27 @@ def test_tuning_status_from_job() -> None:
     s = compute_status(Observation(ws, quota))
     assert s["state"] == "Failed"
     assert {c["type"]: c["reason"] for c in s["conditions"]}["ResourceReady"] == "QuotaExceeded"
+
+
+def _pusher_pod(exit_code: int, message: str) -> dict[str, Any]:
+    terminated = {"exitCode": exit_code, "message": message}
+    return {"status": {"containerStatuses": [{"name": "pusher", "state": {"terminated": terminated}}]}}
+
+
+def test_a_succeeded_tuning_workspace_publishes_what_its_pusher_pushed() -> None:
+    ref = "10.245.0.1:5002/adapters/tiny@sha256:" + "a" * 64
+    assert published_image([_pusher_pod(0, ref + "\n")]) == ref
+    assert published_image([_pusher_pod(1, "push failed: refused the push (UNAUTHORIZED)")]) is None
+    assert published_image([_pusher_pod(0, "pushed it, trust me")]) is None
+    ws = workspace()
+    res = ResourceObservation(True, "NodesReady", "ok", ["n1"])
+    done = {"status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}}
+    s = compute_status(Observation(ws, res, is_tuning=True, job=done, published_image=ref))
+    assert s["outputImage"] == ref
+    assert ref in {c["type"]: c for c in s["conditions"]}["WorkspaceReady"]["message"]
+    # The pods may be gone later; what was published stays in the status.
+    ws["status"] = s
+    assert compute_status(Observation(ws, res, is_tuning=True, job=done))["outputImage"] == ref
 
 
 def _conds(**conds: tuple[str, str]) -> dict[str, Any]:

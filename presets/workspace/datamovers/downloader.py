@@ -5,8 +5,9 @@ DATA_VOLUME_PATH (default /mnt/data), as KAITO's data-downloader init container;
 override. Each URL gets up to --retries attempts with backoff on network errors, 429 and 5xx;
 other 4xx fail at once. A download is refused when it is larger than the size limit, when the
 server says it is HTML (a login or error page, not data), or when the URL points at a
-loopback, private, link-local or metadata address (loopback only with
---allow-loopback / DOWNLOADER_ALLOW_LOOPBACK=true, for tests).
+loopback, private, link-local or metadata address that the operator's egress allow-list
+(EGRESS_ALLOW, see netguard) does not admit (loopback only with --allow-loopback /
+DOWNLOADER_ALLOW_LOOPBACK=true, for tests).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .netguard import BlockedAddress, Policy, resolve
+from .netguard import ENV_EGRESS_ALLOW, BlockedAddress, Policy, resolve
 
 log = logging.getLogger("downloader")
 
@@ -236,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allow-loopback", action="store_true", default=_env_true("DOWNLOADER_ALLOW_LOOPBACK")
     )
-    parser.add_argument("--allow-private", action="store_true", default=_env_true("DOWNLOADER_ALLOW_PRIVATE"))
+    parser.add_argument(
+        "--egress-allow",
+        default=env(ENV_EGRESS_ALLOW, ""),
+        help="comma separated CIDRs and host names (*.domain) that may be private; the operator's list",
+    )
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     urls = ns.urls or parse_urls(env("DATA_URLS", ""))
@@ -249,13 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         types = tuple(t.strip().lower() for t in ns.content_types.split(",") if t.strip())
     else:
         types = DEFAULT_CONTENT_TYPES
+    try:
+        policy = Policy.parse(ns.egress_allow.split(","), allow_loopback=ns.allow_loopback)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     opts = Options(
         dest=Path(ns.dest),
         max_bytes=ns.max_bytes,
         retries=max(1, ns.retries),
         timeout_s=ns.timeout,
         content_types=types,
-        policy=Policy(ns.allow_loopback, ns.allow_private),
+        policy=policy,
     )
     try:
         download_all(urls, opts)

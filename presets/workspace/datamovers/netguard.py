@@ -1,40 +1,114 @@
-"""SSRF guard: which addresses a user-supplied URL may make the downloader connect to.
+"""SSRF guard: which addresses a user-supplied URL or registry may make a data mover connect to.
 
-A tuning Workspace lets a user name arbitrary URLs that a pod inside the cluster fetches;
-without a guard they could reach the cloud metadata service, the API server or other pods.
-Every address a host name resolves to is checked, and the connection then goes to the
-checked address itself, so that a second DNS answer cannot swap in another (DNS rebinding).
+A tuning Workspace lets a user name arbitrary URLs and an output registry that a pod inside the cluster
+contacts; without a guard they could reach the cloud metadata service, the API server or other pods.
+Every address a host name resolves to is checked, and the downloader then connects to the checked
+address itself, so that a second DNS answer cannot swap in another (DNS rebinding).
+
+The default denies loopback, private, link-local and metadata addresses. The operator widens it with
+an egress allow-list (``EGRESS_ALLOW``, set by the workspace controller from its ``--egress-allow``
+flag, the same list its webhook enforces at admission): CIDRs (``10.20.0.0/16``, ``10.245.0.1``) and
+host names (``data.corp.example``, or ``*.privatelink.blob.core.windows.net`` for a whole domain).
+An address inside an allowed CIDR is allowed; an allowed host name may resolve to private addresses.
+Metadata and host endpoints (IMDS, Azure's WireServer) stay refused whatever the list says.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Metadata endpoints that are not covered by the private/link-local ranges everywhere.
-_METADATA = {
-    ipaddress.ip_address("169.254.169.254"),
-    ipaddress.ip_address("fd00:ec2::254"),
-    ipaddress.ip_address("100.100.100.200"),
-}
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+ENV_EGRESS_ALLOW = "EGRESS_ALLOW"
+
+# Metadata and host endpoints, some of which are not covered by the private/link-local ranges.
+_METADATA = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),  # IMDS (Azure, AWS, GCP)
+        ipaddress.ip_address("168.63.129.16"),  # Azure WireServer
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
+
+
+# Carrier-grade NAT space: not "private" to Python, but never a public data source.
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
 
 
 class BlockedAddress(ValueError):
     pass
 
 
+def _is_label(label: str) -> bool:
+    return bool(label) and all(c.isalnum() or c == "-" for c in label)
+
+
 @dataclass(frozen=True)
 class Policy:
     allow_loopback: bool = False
-    allow_private: bool = False
+    networks: tuple[Network, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str], *, allow_loopback: bool = False) -> Policy:
+        """A policy from allow-list entries (CIDRs, addresses, host names, ``*.domain``); raises
+        ValueError naming a malformed entry."""
+        networks: list[Network] = []
+        hosts: list[str] = []
+        for raw in entries:
+            entry = raw.strip().lower().rstrip(".")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+                continue
+            except ValueError:
+                pass
+            name = entry[2:] if entry.startswith("*.") else entry
+            if not name or not all(_is_label(label) for label in name.split(".")):
+                raise ValueError(f"egress allow-list entry {raw!r} is neither a CIDR nor a host name")
+            hosts.append(entry)
+        return cls(allow_loopback=allow_loopback, networks=tuple(networks), hosts=tuple(hosts))
+
+    @classmethod
+    def from_env(cls, *, allow_loopback: bool = False) -> Policy:
+        return cls.parse(os.environ.get(ENV_EGRESS_ALLOW, "").split(","), allow_loopback=allow_loopback)
+
+    def allows_host(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for entry in self.hosts:
+            if entry.startswith("*.") and host.endswith(entry[1:]):
+                return True
+            if host == entry:
+                return True
+        return False
+
+    def allows_ip(self, ip: IP) -> bool:
+        return any(ip.version == net.version and ip in net for net in self.networks)
 
 
-def check_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: Policy) -> None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def _unwrap(ip: IP) -> IP:
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return embedded
+    return ip
+
+
+def check_ip(ip: IP, policy: Policy, *, trusted_host: bool = False) -> None:
+    """Raises BlockedAddress unless ``ip`` may be contacted. ``trusted_host``: the name that resolved to
+    it is on the allow-list, so a private address is fine."""
+    ip = _unwrap(ip)
     if ip in _METADATA:
-        raise BlockedAddress(f"{ip} is a cloud metadata address")
+        raise BlockedAddress(f"{ip} is a cloud metadata or host endpoint")
+    if policy.allows_ip(ip):
+        return
     if ip.is_loopback:
         if policy.allow_loopback:
             return
@@ -43,12 +117,10 @@ def check_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: Policy) 
         raise BlockedAddress(f"{ip} is a link-local address")
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         raise BlockedAddress(f"{ip} is not a unicast address")
-    if ip.is_private or (
-        isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10")
-    ):
-        if policy.allow_private:
+    if ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
+        if trusted_host:
             return
-        raise BlockedAddress(f"{ip} is a private address")
+        raise BlockedAddress(f"{ip} is a private address, not on the operator's egress allow-list")
 
 
 def resolve(host: str, port: int, policy: Policy) -> str:
@@ -60,6 +132,7 @@ def resolve(host: str, port: int, policy: Policy) -> str:
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise OSError(f"{host} has no addresses")
+    trusted = policy.allows_host(host)
     for addr in addresses:
-        check_ip(ipaddress.ip_address(addr.split("%")[0]), policy)
+        check_ip(ipaddress.ip_address(addr.split("%")[0]), policy, trusted_host=trusted)
     return addresses[0]

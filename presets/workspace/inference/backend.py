@@ -42,6 +42,8 @@ class Delta:
 class Backend(Protocol):
     model_name: str
     context_length: int
+    # The LoRA adapters applied to every request, by name, with their strengths.
+    adapters: dict[str, float]
 
     def render_chat(self, messages: list[dict[str, str]]) -> str: ...
 

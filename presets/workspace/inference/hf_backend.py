@@ -80,7 +80,7 @@ class HFBackend:
         if adapters:
             model = _apply_adapters(model, adapters, settings)
         self.model = model.to(self.device).eval()
-        self.adapters = [a.name for a in adapters]
+        self.adapters = {a.name: a.strength for a in adapters}
         self.context_length = settings.max_model_len or _context_length(self.model.config, self.tokenizer)
         # One generate() at a time: concurrent calls on one model only fight over memory.
         self._lock = threading.Lock()

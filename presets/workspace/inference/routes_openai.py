@@ -38,7 +38,22 @@ def openai_router(service: Service) -> APIRouter:
             "owned_by": "kaito",
             "max_model_len": b.context_length,
         }
-        return {"object": "list", "data": [entry]}
+        # The adapters are applied to every request (weighted and combined), as vLLM lists LoRA modules:
+        # each with its base as parent; asking for one by name serves the same combined model.
+        adapters = [
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "kaito",
+                "parent": b.model_name,
+                "root": b.model_name,
+                "strength": strength,
+                "max_model_len": b.context_length,
+            }
+            for name, strength in sorted(b.adapters.items())
+        ]
+        return {"object": "list", "data": [entry, *adapters]}
 
     @router.post("/chat/completions", response_model=None)
     async def chat_completions(req: ChatCompletionRequest) -> dict[str, Any] | StreamingResponse:
@@ -49,7 +64,11 @@ def openai_router(service: Service) -> APIRouter:
         prompt_tokens, new_tokens = service.budget(b, prompt, requested, param)
         params = _sampling(req, new_tokens)
         deltas = service.generate("/v1/chat/completions", b, prompt, prompt_tokens, params)
-        head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": b.model_name}
+        head = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "created": int(time.time()),
+            "model": req.model or b.model_name,
+        }
         if req.stream:
             sent_role = False
 
@@ -94,7 +113,11 @@ def openai_router(service: Service) -> APIRouter:
         prompt_tokens, new_tokens = service.budget(b, prompt, req.max_tokens, "max_tokens")
         params = _sampling(req, new_tokens)
         deltas = service.generate("/v1/completions", b, prompt, prompt_tokens, params)
-        head = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": b.model_name}
+        head = {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "created": int(time.time()),
+            "model": req.model or b.model_name,
+        }
         if req.stream:
             echo_pending = req.echo
 

@@ -57,10 +57,11 @@ class Service:
 
     def check_model(self, requested: str | None) -> Backend:
         b = self.backend()
-        if requested and requested != b.model_name:
+        if requested and requested != b.model_name and requested not in b.adapters:
+            served = ", ".join(repr(m) for m in [b.model_name, *sorted(b.adapters)])
             raise ApiError(
                 404,
-                f"model {requested!r} does not exist; this server serves {b.model_name!r}",
+                f"model {requested!r} does not exist; this server serves {served}",
                 "model_not_found",
                 "model",
             )

@@ -1,22 +1,24 @@
 """vLLM backend for the GPU images: the same HTTP surface as the transformers backend.
 
 vLLM is imported lazily: it is only installed in the GPU images (requirements-gpu.txt).
-LoRA adapters from the adapters directory are served through vLLM's LoRA support, the
-strongest one active (vLLM applies one adapter per request and cannot weight several).
+LoRA adapters from the adapters directory are served through vLLM's LoRA support: all of them, each
+at its strength, combined into one adapter (vLLM applies one adapter per request and cannot weight).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from common.chat_template import ensure_chat_template
 from common.logs import log_fields
 
-from .adapters import discover_adapters
+from .adapters import combine, discover_adapters
 from .backend import BadRequest, Delta, SamplingParams
 from .settings import Settings
 
@@ -46,11 +48,16 @@ class VLLMBackend:
         )
         self.engine: Any = AsyncLLMEngine.from_engine_args(args)
         self._lora: Any = None
+        self.adapters = {a.name: a.strength for a in adapters}
         if adapters:
             from vllm.lora.request import LoRARequest
 
-            best = max(adapters, key=lambda a: a.strength)
-            self._lora = LoRARequest(best.name, 1, str(best.path))
+            # vLLM applies one LoRA per request, unweighted: every adapter goes in, each at its strength, as
+            # one exactly combined adapter (unless a single one at full strength can be served as it is).
+            path = adapters[0].path
+            if len(adapters) > 1 or adapters[0].strength != 1.0:
+                path = combine(adapters, Path(tempfile.mkdtemp(prefix="kaito-adapters-")))
+            self._lora = LoRARequest("+".join(sorted(self.adapters)), 1, str(path))
         from transformers import AutoTokenizer
 
         self.tokenizer: Any = AutoTokenizer.from_pretrained(

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from kaito.catalog import load_catalog
+from kaito.egress import EgressPolicy
 from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
 from kaito.runtime.client import load_api_client
 from kaito.runtime.flags import parse_bool, positive_int, qps
@@ -41,6 +42,13 @@ def _toleration(value: str) -> dict[str, str]:
     if eq:
         toleration["value"] = val
     return toleration
+
+
+def _egress_policy(value: str) -> EgressPolicy:
+    try:
+        return EgressPolicy.parse(value.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -109,6 +117,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="image of the tuning Job's downloader and pusher (default "
         "<preset-registry>/kaito-datamovers:<tag>)",
     )
+    p.add_argument(
+        "--egress-allow",
+        type=_egress_policy,
+        default=_egress_policy(env("EGRESS_ALLOW", "")),
+        metavar="CIDR|HOST[,...]",
+        help="private destinations that tuning input URLs and output registries may use (CIDRs, host "
+        "names, *.domain); checked at admission and by the data movers. Default: public hosts only",
+    )
+    p.add_argument(
+        "--insecure-registries",
+        type=lambda v: tuple(r.strip() for r in v.split(",") if r.strip()),
+        default=tuple(r.strip() for r in env("INSECURE_REGISTRIES", "").split(",") if r.strip()),
+        metavar="HOST:PORT[,...]",
+        help="registries the tuning pusher speaks plain HTTP to (a registry on the node network)",
+    )
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     p.add_argument(
@@ -151,6 +174,8 @@ def build(args: argparse.Namespace) -> Manager:
         release_namespace=args.release_namespace,
         extra_tolerations=tuple(args.extra_toleration),
         datamovers_image=args.datamovers_image,
+        egress_allow=tuple(args.egress_allow.entries),
+        insecure_registries=args.insecure_registries,
         max_concurrent_reconciles=args.max_concurrent_reconciles,
     )
     metrics = WorkspaceMetrics(mgr.metrics.registry, lambda: mgr.cache.list(WORKSPACE))
@@ -179,6 +204,7 @@ def _webhook_runnable(
         api = await load_api_client(args.kubeconfig, None)
         config = WebhookConfig.from_env(args.release_namespace)
         config.port = args.webhook_port
+        config.egress = args.egress_allow
         server = WebhookServer(api, catalog, config, metrics=WebhookMetrics(registry))
         created(server)
         try:

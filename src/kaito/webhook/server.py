@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from kaito.api import KAITO_GROUP, WORKSPACE_KIND
 from kaito.catalog import Catalog
+from kaito.egress import EgressPolicy
 from kaito.webhook.admission import AdmissionReview, review_response
 from kaito.webhook.cert_store import SecretCertStore
 from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, expires_at
@@ -68,6 +69,8 @@ class WebhookConfig:
     rotation_check_interval: float = 3600.0
     validity: timedelta = SERVING_VALIDITY
     rotate_before: timedelta = ROTATE_BEFORE
+    # The operator's egress allow-list (--egress-allow), judged at admission as the data movers judge it.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
     @classmethod
     def from_env(cls, namespace: str | None = None) -> WebhookConfig:
@@ -123,7 +126,7 @@ class WebhookServer:
         self._api = api
         self._metrics = metrics or WebhookMetrics(CollectorRegistry())
         self._config = config
-        self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(api))
+        self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(api), config.egress)
         self._store = SecretCertStore(
             api,
             config.namespace,

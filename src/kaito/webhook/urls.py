@@ -13,6 +13,8 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+from kaito.egress import IP, METADATA_ADDRESSES, EgressPolicy
+
 # Names that resolve to metadata services or to the local machine on common clouds.
 _BLOCKED_HOSTS = frozenset(
     {
@@ -35,7 +37,10 @@ _BLOCKED_SUFFIXES = (".localhost", ".internal", ".svc", ".svc.cluster.local", ".
 # inet_aton accepts the legacy forms curl also accepts: 2130706433, 0x7f.1, 127.1, 017700000001.
 _LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
 
-ACCEPTED = "an http(s) URL to a public host, e.g. https://huggingface.co/datasets/..."
+ACCEPTED = (
+    "an http(s) URL to a public host (e.g. https://huggingface.co/datasets/...) or to a destination on the "
+    "operator's egress allow-list (the controller's --egress-allow)"
+)
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -51,11 +56,19 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return None
 
 
-def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def _unwrap(ip: IP) -> IP:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo), else ``ip``."""
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None:
-            return _ip_problem(embedded)
+            return embedded
+    return ip
+
+
+def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    ip = _unwrap(ip)
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata or host endpoint"
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -71,8 +84,9 @@ def _ip_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None
     return None
 
 
-def check_url(url: str) -> str | None:
-    """Why ``url`` may not be downloaded, or None when it is acceptable."""
+def check_url(url: str, egress: EgressPolicy | None = None) -> str | None:
+    """Why ``url`` may not be downloaded, or None when it is acceptable: a public host, or a destination on
+    the operator's egress allow-list."""
     if any(c.isspace() for c in url) or "," in url:
         # Upstream's downloader joins and re-splits the list on these; a URL holding one would be cut
         # in two there. Percent-encode them (%20, %2C).
@@ -88,6 +102,12 @@ def check_url(url: str) -> str | None:
     if not host:
         return f"{url!r} has no host; expected {ACCEPTED}"
     host = host.rstrip(".").lower()
+    egress = egress or EgressPolicy()
+    if egress.allows_host(host):
+        return None
+    ip = _literal_ip(host)
+    if ip is not None and egress.allows_ip(_unwrap(ip)):
+        return None
     if host in _BLOCKED_HOSTS or host.endswith(_BLOCKED_SUFFIXES):
         return f"{url!r} targets {host!r}, a local, in-cluster or cloud-metadata host; expected {ACCEPTED}"
     ip = _literal_ip(host)
@@ -96,3 +116,15 @@ def check_url(url: str) -> str | None:
         if problem is not None:
             return f"{url!r} targets {problem} ({ip}); expected {ACCEPTED}"
     return None
+
+
+def check_registry_host(reference: str, egress: EgressPolicy | None = None) -> str | None:
+    """Why the registry of image ``reference`` may not be pushed to from the cluster, or None. A reference
+    without a registry host (``repo/name:tag``) means Docker Hub, which is public."""
+    first, slash, _ = reference.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return None
+    problem = check_url(f"https://{first}/", egress)
+    if problem is None:
+        return None
+    return f"the registry {first!r} of {reference!r} " + problem.split(" ", 1)[1]

@@ -25,8 +25,9 @@ from kaito.catalog import (
     check_tuning_fit,
     suggest_instance_types,
 )
+from kaito.egress import EgressPolicy
 from kaito.webhook.tuning_config import CONFIG_KEY, check_training_config, yaml_position
-from kaito.webhook.urls import check_url
+from kaito.webhook.urls import check_registry_host, check_url
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +57,15 @@ class Verdict:
 class WorkspaceValidator:
     """Validates Workspace objects (as apiserver JSON) against the catalogs."""
 
-    def __init__(self, catalog: Catalog, read_config_map: ConfigMapReader | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        read_config_map: ConfigMapReader | None = None,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self._catalog = catalog
         self._read_config_map = read_config_map
+        self._egress = egress or EgressPolicy()
 
     async def validate(self, obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> Verdict:
         """Validate a CREATE (``old`` None) or UPDATE of a Workspace."""
@@ -196,13 +203,17 @@ class WorkspaceValidator:
                 )
                 self._fit(workspace, verdict, [f"{p.field}: {p.message}" for p in problems], suggestions)
         self._check_urls(tuning.input.urls, "tuning.input.urls", verdict)
+        if tuning.output.image:
+            # The pusher connects to the output registry from inside the cluster, as the downloader does.
+            problem = check_registry_host(tuning.output.image, self._egress)
+            if problem is not None:
+                verdict.errors.append(f"tuning.output.image: {problem}")
         if tuning.config:
             await self._check_config_map(workspace, tuning.config, tuning.method, verdict)
 
-    @staticmethod
-    def _check_urls(urls: list[str] | None, path: str, verdict: Verdict) -> None:
+    def _check_urls(self, urls: list[str] | None, path: str, verdict: Verdict) -> None:
         for index, url in enumerate(urls or []):
-            problem = check_url(url)
+            problem = check_url(url, self._egress)
             if problem is not None:
                 verdict.errors.append(f"{path}[{index}]: {problem}")
 

@@ -19,6 +19,10 @@ class ControllerConfig:
     extra_tolerations: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     # The tuning Job's downloader/pusher image; empty: <preset_registry>/kaito-datamovers:<tag>.
     datamovers_image: str = ""
+    # The operator's egress allow-list entries (kaito.egress), handed to the data movers as EGRESS_ALLOW.
+    egress_allow: Sequence[str] = ()
+    # Registries (host:port) the pusher speaks plain HTTP to, as docker's insecure-registries.
+    insecure_registries: Sequence[str] = ()
     # Safety nets only: progress is driven by watch events; these bound how long a lost event can stall.
     provisioning_requeue_seconds: float = 60.0
     deleting_requeue_seconds: float = 30.0

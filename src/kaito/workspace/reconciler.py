@@ -90,6 +90,7 @@ from kaito.workspace.tuning import (
     default_config_template,
     job_manifest,
     output_dir,
+    published_image,
 )
 
 _log = structlog.get_logger("kaito.workspace")
@@ -295,6 +296,7 @@ class WorkspaceReconciler:
         job: Mapping[str, Any] | None = None
         workload_error: tuple[str, str] | None = None
         problem = None
+        published: str | None = None
         if resource.ready and not preset_error:
             try:
                 if is_tuning:
@@ -305,6 +307,8 @@ class WorkspaceReconciler:
                     if not job_state(job).succeeded:
                         # Not started (pending, unschedulable), or failed: the pod says why.
                         problem = first_problem(self._pods(workspace))
+                    else:
+                        published = published_image(self._pods(workspace))
                 else:
                     workload, workload_error = await self._sync_inference(
                         workspace, preset, resource, revision
@@ -334,9 +338,15 @@ class WorkspaceReconciler:
                 pending_services=tuple(pending_services),
                 job=job,
                 pod_problem=problem,
+                published_image=published,
             )
         )
         recheck = await self._write_status(workspace, status)
+        pushed = status.get("outputImage")
+        if pushed and pushed != get_path(workspace, "status", "outputImage"):
+            self.events.event(
+                workspace, "Normal", n.REASON_ADAPTER_PUBLISHED, f"pushed the tuned adapter as {pushed}"
+            )
         if recheck is not None:
             requeue = min(requeue, recheck) if requeue else recheck
         return Result(requeue_after=requeue) if requeue else None
@@ -662,6 +672,8 @@ class WorkspaceReconciler:
             revision=str(revision),
             extra_tolerations=self.config.extra_tolerations,
             datamovers_image=self.config.datamovers_image,
+            egress_allow=self.config.egress_allow,
+            insecure_registries=self.config.insecure_registries,
         )
         observed = self.cache.get(kinds.JOB, ns, name_of(workspace))
         if observed is not None and is_deleting(observed):

@@ -64,6 +64,8 @@ class Observation:
     pod_problem: PodProblem | None = None
     # Services applied in the background that the cache does not show yet: no endpoint, so not Ready.
     pending_services: tuple[str, ...] = ()
+    # The adapter a succeeded tuning Job pushed (reference with digest), from its pusher's last word.
+    published_image: str | None = None
 
 
 def workload_ready(workload: Mapping[str, Any] | None) -> tuple[bool, str]:
@@ -150,7 +152,10 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
             state = STATE_FAILED
         elif js.succeeded:
             conds.append(Cond(CONDITION_JOB_STARTED, "True", n.REASON_JOB_STARTED, "the tuning Job started"))
-            summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_SUCCEEDED, js.message)
+            message = js.message
+            if obs.published_image:
+                message = f"{message}; the adapter was pushed as {obs.published_image}"
+            summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_SUCCEEDED, message)
             state = STATE_SUCCEEDED
         elif js.started and obs.pod_problem is not None and obs.pod_problem.reason != REASON_CONTAINER_FAILED:
             # The Job counts a pod that cannot run (unschedulable, image not pulled) as active.
@@ -245,6 +250,11 @@ def compute_status(obs: Observation, now: datetime | None = None) -> dict[str, A
     }
     if obs.resource.worker_nodes:
         status["workerNodes"] = sorted(obs.resource.worker_nodes)
+    if state == STATE_SUCCEEDED:
+        # The pods may be gone later (a node drained, pod GC): what was published stays published.
+        pushed = obs.published_image or get_path(obs.workspace, "status", "outputImage")
+        if pushed:
+            status["outputImage"] = pushed
     return status
 
 

@@ -9,7 +9,7 @@ container that waits for the completion sentinel.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,9 @@ class TuningInputs:
     revision: str = ""
     extra_tolerations: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     datamovers_image: str = ""
+    # The operator's egress allow-list and plain-HTTP registries, which the data movers enforce.
+    egress_allow: Sequence[str] = ()
+    insecure_registries: Sequence[str] = ()
 
     def movers_image(self) -> str:
         if self.datamovers_image:
@@ -111,7 +114,11 @@ class TuningInputs:
         return f"{self.registry.rstrip('/')}/{base}" if self.registry else base
 
 
-def _input(workspace: Mapping[str, Any], movers_image: str) -> tuple[list[Obj], Obj, list[str]]:
+def _egress_env(inputs: TuningInputs) -> list[Obj]:
+    return [{"name": "EGRESS_ALLOW", "value": ",".join(inputs.egress_allow)}] if inputs.egress_allow else []
+
+
+def _input(workspace: Mapping[str, Any], inputs: TuningInputs) -> tuple[list[Obj], Obj, list[str]]:
     """Init containers that fill ``/mnt/data``, the data volume, and pull secrets for the input image."""
     source = (workspace.get("tuning") or {}).get("input") or {}
     mount = {"name": "data-volume", "mountPath": MOUNT_DATA}
@@ -121,13 +128,15 @@ def _input(workspace: Mapping[str, Any], movers_image: str) -> tuple[list[Obj], 
     if source.get("urls"):
         downloader: Obj = {
             "name": "data-downloader",
-            "image": movers_image,
+            "image": inputs.movers_image(),
             # One argument per URL: nothing re-splits a joined string, whatever a URL contains.
             "command": ["python", "-m", "datamovers.downloader", "--", *source["urls"]],
             "env": [
                 {"name": "DATA_VOLUME_PATH", "value": MOUNT_DATA},
                 {"name": "DOWNLOAD_RETRIES", "value": str(DOWNLOAD_RETRIES)},
+                *_egress_env(inputs),
             ],
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [mount],
         }
         return [downloader], volume, []
@@ -143,22 +152,28 @@ def _input(workspace: Mapping[str, Any], movers_image: str) -> tuple[list[Obj], 
     return [], volume, []
 
 
-def _pusher(image: str, secret: str, results_dir: str, preset: str, movers_image: str) -> tuple[Obj, Obj]:
+def _pusher(image: str, secret: str, inputs: TuningInputs) -> tuple[Obj, Obj]:
     """The unprivileged pusher: waits for the completion sentinel (exits 1 on the failure sentinel), then
-    pushes the adapter as an OCI artifact with the push secret's docker config. No docker-in-docker."""
+    pushes the adapter as an image (busybox + ``/data``) with the push secret's docker config, and says
+    the pushed reference with its digest in its termination message. No docker-in-docker."""
+    env: list[Obj] = [
+        {"name": "OUTPUT_IMAGE", "value": image},
+        {"name": "RESULTS_DIR", "value": inputs.results_dir},
+        {"name": "MODEL_NAME", "value": inputs.preset.name},
+        {"name": "DOCKER_CONFIG_FILE", "value": f"{PUSH_CONFIG_DIR}/config.json"},
+        {"name": "HOME", "value": "/tmp"},
+        *_egress_env(inputs),
+    ]
+    if inputs.insecure_registries:
+        env.append({"name": "INSECURE_REGISTRIES", "value": ",".join(inputs.insecure_registries)})
     container: Obj = {
         "name": PUSHER_CONTAINER,
-        "image": movers_image,
+        "image": inputs.movers_image(),
         "command": ["python", "-m", "datamovers.pusher"],
-        "env": [
-            {"name": "OUTPUT_IMAGE", "value": image},
-            {"name": "RESULTS_DIR", "value": results_dir},
-            {"name": "MODEL_NAME", "value": preset},
-            {"name": "DOCKER_CONFIG_FILE", "value": f"{PUSH_CONFIG_DIR}/config.json"},
-            {"name": "HOME", "value": "/tmp"},
-        ],
+        "env": env,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [
-            {"name": "results-volume", "mountPath": results_dir, "readOnly": True},
+            {"name": "results-volume", "mountPath": inputs.results_dir, "readOnly": True},
             {"name": "push-secret", "mountPath": PUSH_CONFIG_DIR, "readOnly": True},
         ],
     }
@@ -173,7 +188,7 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
     tuning = workspace.get("tuning") or {}
     output = tuning.get("output") or {}
     preset = inputs.preset
-    init, data_volume, input_secrets = _input(workspace, inputs.movers_image())
+    init, data_volume, input_secrets = _input(workspace, inputs)
     shm, shm_mount = shm_volume()
     results_mount = {"name": "results-volume", "mountPath": inputs.results_dir}
     volumes: list[Obj] = [
@@ -223,13 +238,8 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
     }
     containers = [trainer]
     if pushes:
-        pusher, secret_volume = _pusher(
-            str(output["image"]),
-            str(output.get("imagePushSecret") or ""),
-            inputs.results_dir,
-            preset.name,
-            inputs.movers_image(),
-        )
+        secret = str(output.get("imagePushSecret") or "")
+        pusher, secret_volume = _pusher(str(output["image"]), secret, inputs)
         containers.append(pusher)
         volumes.append(secret_volume)
         volumes.append(scratch_volume("results-volume"))
@@ -283,9 +293,36 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
                             "values": [0],
                         },
                     },
+                    # The pusher retries what can pass by itself; what it gives up on (refused credentials,
+                    # a registry outside the egress policy) would only fail again after another training.
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": PUSHER_CONTAINER,
+                            "operator": "NotIn",
+                            "values": [0],
+                        },
+                    },
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 ]
             },
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+
+
+def published_image(pods: Iterable[Mapping[str, Any]]) -> str | None:
+    """The reference with digest that a tuning pod's pusher says it pushed (its termination message)."""
+    for pod in pods:
+        for status in get_path(pod, "status", "containerStatuses") or []:
+            if status.get("name") != PUSHER_CONTAINER:
+                continue
+            terminated = get_path(status, "state", "terminated") or {}
+            said = str(terminated.get("message") or "").strip()
+            if (
+                int(terminated.get("exitCode") or 0) == 0
+                and "@sha256:" in said
+                and not any(c.isspace() for c in said)
+            ):
+                return said
+    return None

@@ -410,6 +410,11 @@ class WorkspaceStatus(KubeModel):
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation the status was computed from."
     )
+    output_image: str | None = Field(
+        default=None,
+        description="What a tuning Workspace pushed: tuning.output.image's repository with the digest the "
+        "registry gave (<registry>/<repository>@sha256:...), to use as an inference adapter's source.image.",
+    )
 
 
 class Workspace(KubeModel):
