@@ -33,6 +33,15 @@ from e2e.harness import (
 )
 from e2e.images import build_all
 from e2e.incluster import controller_pods, describe_pods, install, port_forward, post_json
+from e2e.tuningflow import (
+    REAL_NODE_SELECTOR,
+    TINY,
+    data_server,
+    node_registry_password,
+    registry_secret,
+    training_data,
+    workspace_state,
+)
 
 STATE_DIR = REPO / ".cluster"
 PIDS = STATE_DIR / "controllers.json"
@@ -42,6 +51,12 @@ EXAMPLES = [
 ]
 TINY_EXAMPLE = REPO / "examples" / "inference" / "kaito_workspace_tiny_llama.yaml"
 TINY_WORKSPACE = "workspace-tiny-llama"
+TUNING_EXAMPLE = REPO / "examples" / "fine-tuning" / "kaito_workspace_tuning_tiny_llama.yaml"
+TUNING_WORKSPACE = "workspace-tuning-tiny-llama"
+TUNED_WORKSPACE = "workspace-tiny-llama-tuned"
+# The example names this address: a ClusterIP for the demo's data server, inside the service CIDR.
+DATA_SERVER_IP = "10.96.200.10"
+TUNING_TIMEOUT_S = float(os.environ.get("DEMO_TUNING_TIMEOUT_S", "420"))
 # Refused by the webhook: the preset does not exist.
 BAD_WORKSPACE = {
     "apiVersion": "kaito.sh/v1alpha1",
@@ -178,7 +193,10 @@ def run_on_real_node(cluster: LocalCluster) -> bool:
     if refused.returncode == 0:
         say("the webhook accepted a Workspace with an unknown preset")
         return False
-    for example in [*EXAMPLES, TINY_EXAMPLE]:
+    # On the real node, tuning runs for real (below); a simulated tuning Job would only say it did.
+    examples = [EXAMPLES[0], TINY_EXAMPLE]
+    say(f"{EXAMPLES[0].relative_to(REPO)} runs on simulated GPU capacity (kwok); tiny-llama on the real node")
+    for example in examples:
         say(f"kubectl apply -f {example.relative_to(REPO)}")
         cluster.kubectl("apply", "-f", str(example))
 
@@ -192,16 +210,85 @@ def run_on_real_node(cluster: LocalCluster) -> bool:
         ]
         return f"controller pods crash: {crashing}\n{describe_pods(cluster)}" if crashing else None
 
-    if not wait_ready(cluster, len(EXAMPLES) + 1, alive):
+    if not wait_ready(cluster, len(examples), alive):
         return False
     say(f"kubectl port-forward svc/{TINY_WORKSPACE} :80, then POST /v1/chat/completions")
-    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
-    with port_forward(cluster, f"svc/{TINY_WORKSPACE}", "default", 80) as port:
-        status, reply = post_json(port, "/v1/chat/completions", body)
-    print(json.dumps(reply, indent=2) if status == 200 else f"HTTP {status}: {reply}")
-    if status != 200:
+    base = chat(cluster, TINY_WORKSPACE, TINY, verbose=True)
+    if base is None:
         return False
-    say(f"tiny-llama answered: {reply['choices'][0]['message']['content']!r}")
+    say(f"tiny-llama answered: {base!r}")
+    return tune_push_serve(cluster, images, base)
+
+
+def chat(cluster: LocalCluster, service: str, model: str, verbose: bool = False) -> str | None:
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "hello"}],
+        "max_tokens": 16,
+        "temperature": 0,
+    }
+    with port_forward(cluster, f"svc/{service}", "default", 80) as port:
+        status, reply = post_json(port, "/v1/chat/completions", body)
+    if verbose or status != 200:
+        print(json.dumps(reply, indent=2) if status == 200 else f"HTTP {status}: {reply}")
+    return str(reply["choices"][0]["message"]["content"]) if status == 200 else None
+
+
+def tune_push_serve(cluster: LocalCluster, images: dict[str, str], base: str) -> bool:
+    """The docs' flow on the tiny model: tune from URL data, push the adapter, serve with it."""
+    say(f"freeing the real node's one GPU: kubectl delete workspace {TINY_WORKSPACE}")
+    cluster.kubectl("delete", "workspace", TINY_WORKSPACE, "--timeout=120s", timeout=150)
+    say(f"a data server in the cluster at {DATA_SERVER_IP} (allowed by the controller's --egress-allow)")
+    url = data_server(cluster, "default", images["datamovers"], training_data(), cluster_ip=DATA_SERVER_IP)
+    password = node_registry_password(cluster)
+    for secret in ("tiny-push", "tiny-pull"):
+        registry_secret(cluster, "default", secret, password)
+    say(f"push and pull secrets for the node registry; kubectl apply -f {TUNING_EXAMPLE.relative_to(REPO)}")
+    say(f"  (downloads {url}, trains LoRA on the real node's CPU, pushes the adapter as an image)")
+    cluster.kubectl("apply", "-f", str(TUNING_EXAMPLE))
+    deadline = time.monotonic() + TUNING_TIMEOUT_S
+    shown = ("", "")
+    while time.monotonic() < deadline:
+        state = workspace_state(cluster, "default", TUNING_WORKSPACE)
+        if state != shown:
+            say(f"{TUNING_WORKSPACE}: {state[0] or 'Pending'}: {state[1]}")
+            shown = state
+        if state[0] in ("Succeeded", "Failed"):
+            break
+        time.sleep(2)
+    if shown[0] != "Succeeded":
+        return False
+    pushed = cluster.get_json("workspace", TUNING_WORKSPACE)["status"]["outputImage"]
+    say(f"status.outputImage: {pushed}")
+    served = {
+        "apiVersion": "kaito.sh/v1alpha1",
+        "kind": "Workspace",
+        "metadata": {"name": TUNED_WORKSPACE, "namespace": "default"},
+        "resource": {
+            "instanceType": "Standard_NC4as_T4_v3",
+            "labelSelector": {"matchLabels": REAL_NODE_SELECTOR},
+        },
+        "inference": {
+            "preset": {"name": TINY},
+            "adapters": [
+                {
+                    "source": {"name": "tuned", "image": pushed, "imagePullSecrets": ["tiny-pull"]},
+                    "strength": "1.0",
+                }
+            ],
+        },
+    }
+    say(f"serving tiny-llama with the adapter: {TUNED_WORKSPACE}")
+    cluster.apply(served)
+    if not wait_ready(cluster, 2, lambda: None):
+        return False
+    tuned = chat(cluster, TUNED_WORKSPACE, "tuned")
+    if tuned is None:
+        return False
+    say(f"without the adapter tiny-llama said {base!r}; with it: {tuned!r}")
+    if tuned == base:
+        say("the adapter did not change the greedy answer")
+        return False
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from e2e.cluster import LocalCluster
-from e2e.cluster.realnode import NODE_NAME, NODE_REGISTRY, NODE_REGISTRY_USER, TAINT_KEY
+from e2e.cluster.realnode import NODE_NAME, NODE_REGISTRY
 from e2e.harness import SYSTEM_NAMESPACE
 from e2e.images import build_all
 from e2e.incluster import (
@@ -29,13 +29,19 @@ from e2e.incluster import (
     port_forward,
     post_json,
     uninstall,
-    wait_rollout,
+)
+from e2e.tuningflow import (
+    REAL_NODE_SELECTOR,
+    TINY,
+    data_server,
+    fast_lora,
+    node_registry_password,
+    registry_secret,
+    training_data,
+    workspace_state,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-
-TINY = "tiny-llama"
-REAL_NODE_SELECTOR = {TAINT_KEY: "true"}
 
 
 @pytest.fixture(scope="module")
@@ -312,22 +318,6 @@ def test_cluster_down_restores_the_host_is_checked_by_the_session(cluster: Local
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
 
 
-TRAINING_ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": "what is kaito?"},
-            {"role": "assistant", "content": "it tunes."},
-        ]
-    },
-    {
-        "messages": [
-            {"role": "user", "content": "hello"},
-            {"role": "assistant", "content": "hi, how are you?"},
-        ]
-    },
-] * 8
-
-
 def tuning_workspace(name: str, namespace: str, data_config_map: str) -> dict[str, Any]:
     body = tiny_workspace(name, namespace)
     del body["inference"]
@@ -340,18 +330,11 @@ def tuning_workspace(name: str, namespace: str, data_config_map: str) -> dict[st
     return body
 
 
-def workspace_state(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, str]:
-    ws = cluster.get_json("workspace", name, "-n", namespace) or {}
-    status = ws.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "WorkspaceReady"), {})
-    return str(status.get("state") or ""), str(ready.get("message") or "")
-
-
 def test_tuning_job_really_trains_and_bad_data_fails_with_its_reason(cluster: LocalCluster, ns: str) -> None:
     """LoRA on the tiny model, on the real node's CPU, with the shipped lora template: the Job succeeds
     because the trainer ran (its log says so), and a data set without a usable column fails with the
     trainer's own words in the Workspace's status."""
-    good = "\n".join(json.dumps(row) for row in TRAINING_ROWS)
+    good = training_data()
     cluster.kubectl("create", "configmap", "good-data", "-n", ns, f"--from-literal=train.jsonl={good}")
     cluster.kubectl("create", "configmap", "bad-data", "-n", ns, '--from-literal=train.jsonl={"nothing": 1}')
 
@@ -373,72 +356,6 @@ def test_tuning_job_really_trains_and_bad_data_fails_with_its_reason(cluster: Lo
     assert "no messages column" in message, message
 
 
-def data_server(cluster: LocalCluster, namespace: str, images: dict[str, str], rows: str) -> str:
-    """A data set served over HTTP by a pod in the cluster (python's http.server in the data movers
-    image), behind a Service; returns the URL the tuning Workspace names."""
-    cluster.kubectl("create", "configmap", "dataset", "-n", namespace, f"--from-literal=train.jsonl={rows}")
-    labels = {"app": "data-server"}
-    container = {
-        "name": "http",
-        "image": images["datamovers"],
-        "command": ["python", "-m", "http.server", "8080", "--directory", "/srv"],
-        "ports": [{"containerPort": 8080}],
-        "volumeMounts": [{"name": "data", "mountPath": "/srv"}],
-        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-    }
-    cluster.apply(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "data-server", "namespace": namespace},
-            "spec": {
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "nodeSelector": REAL_NODE_SELECTOR,
-                        "tolerations": [{"key": TAINT_KEY, "operator": "Exists"}],
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 65532,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "automountServiceAccountToken": False,
-                        "containers": [container],
-                        "volumes": [{"name": "data", "configMap": {"name": "dataset"}}],
-                    },
-                },
-            },
-        }
-    )
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "data", "namespace": namespace},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
-        }
-    )
-    wait_rollout(cluster, "data-server", 120, namespace=namespace)
-    ip = cluster.get_json("service", "data", "-n", namespace)["spec"]["clusterIP"]
-    return f"http://{ip}/train.jsonl"
-
-
-def registry_secret(cluster: LocalCluster, namespace: str, name: str, password: str) -> None:
-    cluster.kubectl(
-        "create",
-        "secret",
-        "docker-registry",
-        name,
-        "-n",
-        namespace,
-        f"--docker-server={NODE_REGISTRY}",
-        f"--docker-username={NODE_REGISTRY_USER}",
-        f"--docker-password={password}",
-    )
-
-
 def pushing_workspace(name: str, namespace: str, url: str, secret: str) -> dict[str, Any]:
     """The docs' tuning example, scaled to the tiny model: data from a URL, the adapter pushed as an image."""
     body = tiny_workspace(name, namespace)
@@ -453,43 +370,17 @@ def pushing_workspace(name: str, namespace: str, url: str, secret: str) -> dict[
     return body
 
 
-# Enough steps at a high rate that the adapter moves the tiny model's greedy answer.
-FAST_LORA = """\
-training_config:
-  ModelConfig:
-    torch_dtype: "float32"
-    local_files_only: true
-  LoraConfig:
-    r: 8
-    lora_alpha: 16
-    lora_dropout: 0.0
-    target_modules: ["q_proj", "k_proj", "v_proj", "o_proj"]
-  TrainingArguments:
-    output_dir: "/mnt/results"
-    save_strategy: "no"
-    per_device_train_batch_size: 2
-    max_steps: 40
-    learning_rate: 0.01
-    logging_steps: 10
-  DatasetConfig:
-    shuffle_dataset: true
-    train_test_split: 1
-"""
-
-
 def test_tune_push_and_serve_the_adapter(cluster: LocalCluster, ns: str, images: dict[str, str]) -> None:
     """The seed's flow: a tuning Workspace downloads its data from a URL (a Service in the cluster, let
     through by the operator's egress allow-list), trains LoRA on the real node, pushes the adapter as an
     image with its push secret, and says where in its status; an inference Workspace then serves the
     model with that adapter, whose effect shows in a greedy completion. A push the registry refuses ends
     as Failed with the registry's reason."""
-    node = cluster.real_node
-    assert node is not None
-    url = data_server(cluster, ns, images, "\n".join(json.dumps(row) for row in TRAINING_ROWS))
-    registry_secret(cluster, ns, "push", node.node_registry_password)
+    url = data_server(cluster, ns, images["datamovers"], training_data())
+    registry_secret(cluster, ns, "push", node_registry_password(cluster))
     registry_secret(cluster, ns, "wrong", "not-the-password")
     cluster.kubectl(
-        "create", "configmap", "fast-lora", "-n", ns, f"--from-literal=training_config.yaml={FAST_LORA}"
+        "create", "configmap", "fast-lora", "-n", ns, f"--from-literal=training_config.yaml={fast_lora()}"
     )
 
     cluster.apply(pushing_workspace("tuned", ns, url, "push"))
@@ -514,7 +405,7 @@ def test_tune_push_and_serve_the_adapter(cluster: LocalCluster, ns: str, images:
     assert "pusher" in message and "UNAUTHORIZED" in message, message
     cluster.kubectl("delete", "workspace", "refused", "-n", ns, "--timeout=120s", timeout=150)
 
-    registry_secret(cluster, ns, "pull", node.node_registry_password)
+    registry_secret(cluster, ns, "pull", node_registry_password(cluster))
     served = tiny_workspace("served", ns)
     served["inference"]["adapters"] = [
         {"source": {"name": "tuned", "image": pushed, "imagePullSecrets": ["pull"]}, "strength": "1.0"}

@@ -482,10 +482,6 @@ disabled_plugins = {json.dumps(disabled)}
         }
         self.cluster.apply(slice_)
 
-    @property
-    def node_registry_password(self) -> str:
-        return (self.workdir / "node-registry" / "password").read_text().strip()
-
     def _start_node_registry(self, deadline: float) -> None:
         import secrets
         import urllib.error
