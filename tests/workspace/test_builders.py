@@ -219,6 +219,10 @@ def test_tuning_job_with_urls_and_pusher() -> None:
     assert secret["secret"]["secretName"] == "push-secret"
     assert job["metadata"]["annotations"]["workspace.kaito.io/hash"] == "h1"
     assert job["spec"]["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
+    # What the data movers give up on fails the Job at once; a rule names only containers the pod has.
+    failing = [r["onExitCodes"]["containerName"] for r in job["spec"]["podFailurePolicy"]["rules"][:-1]]
+    names = {c["name"] for c in [*spec["containers"], *spec.get("initContainers", [])]}
+    assert set(failing) <= names and "pusher" in failing
     assert_restricted(spec)
 
 

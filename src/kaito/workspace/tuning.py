@@ -44,6 +44,7 @@ FAILED_SENTINEL = "fine_tuning_failed.txt"
 PUSH_CONFIG_DIR = "/etc/kaito/push"
 TUNING_CONTAINER = "tuning"
 PUSHER_CONTAINER = "pusher"
+DOWNLOADER_CONTAINER = "data-downloader"
 DOWNLOAD_RETRIES = 5
 
 
@@ -127,7 +128,7 @@ def _input(workspace: Mapping[str, Any], inputs: TuningInputs) -> tuple[list[Obj
     volume = scratch_volume("data-volume")
     if source.get("urls"):
         downloader: Obj = {
-            "name": "data-downloader",
+            "name": DOWNLOADER_CONTAINER,
             "image": inputs.movers_image(),
             # One argument per URL: nothing re-splits a joined string, whatever a URL contains.
             "command": ["python", "-m", "datamovers.downloader", "--", *source["urls"]],
@@ -266,6 +267,7 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
     secrets = pull_secrets(input_secrets)
     if secrets:
         pod_spec["imagePullSecrets"] = secrets
+    present = {c["name"] for c in [*containers, *init]}
     annotations = {ANNOTATION_SPEC_HASH: inputs.spec_hash}
     if inputs.revision:
         annotations[ANNOTATION_REVISION] = inputs.revision
@@ -293,16 +295,17 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
                             "values": [0],
                         },
                     },
-                    # The pusher retries what can pass by itself; what it gives up on (refused credentials,
-                    # a registry outside the egress policy) would only fail again after another training.
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {
-                            "containerName": PUSHER_CONTAINER,
-                            "operator": "NotIn",
-                            "values": [0],
-                        },
-                    },
+                    # The data movers retry what can pass by itself (network errors, 429, 5xx); what they
+                    # give up on (a refused URL or push, bad credentials, a 404) would only fail again.
+                    *(
+                        {
+                            "action": "FailJob",
+                            "onExitCodes": {"containerName": mover, "operator": "NotIn", "values": [0]},
+                        }
+                        for mover in (DOWNLOADER_CONTAINER, PUSHER_CONTAINER)
+                        # The apiserver refuses a rule naming a container the pod does not have.
+                        if mover in present
+                    ),
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 ]
             },
