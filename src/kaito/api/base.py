@@ -41,7 +41,7 @@ class KubeModel(BaseModel):
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
-        """Parse apiserver JSON (or a kubernetes_asyncio dict) into the model."""
+        """Parse apiserver JSON into the model."""
         return cls.model_validate(data)
 
 

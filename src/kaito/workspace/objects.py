@@ -1,7 +1,7 @@
 """Small accessors over the plain JSON dicts the cache hands out.
 
 The controller keeps Workspaces, Nodes, Machines and workloads as the apiserver's dicts (pydantic or
-kubernetes_asyncio models for 200 workspaces would cost several times the memory), so these helpers
+generated client models for 200 workspaces would cost several times the memory), so these helpers
 give the few typed reads it needs without copying.
 """
 

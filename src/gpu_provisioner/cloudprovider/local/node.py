@@ -72,29 +72,31 @@ def build_node(request: NodeRequest, info: InstanceTypeInfo, now: datetime | Non
     }
 
 
-def instance_from_node(node: Any) -> Instance:
-    """``node`` is a kubernetes_asyncio V1Node."""
-    meta = node.metadata
-    labels = dict(meta.labels or {})
-    annotations = dict(meta.annotations or {})
+def instance_from_node(node: dict[str, Any]) -> Instance:
+    meta = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    name = str(meta.get("name", ""))
+    labels: dict[str, str] = dict(meta.get("labels") or {})
+    annotations: dict[str, str] = dict(meta.get("annotations") or {})
     taints: list[Taint] = []
-    for t in node.spec.taints or []:
-        if t.key == KWOK_TAINT.key:
+    for t in spec.get("taints") or []:
+        key, effect = t.get("key", ""), t.get("effect")
+        if key == KWOK_TAINT.key:
             continue
         try:
-            taints.append(Taint(key=t.key, value=t.value or "", effect=TaintEffect(t.effect)))
+            taints.append(Taint(key=key, value=t.get("value") or "", effect=TaintEffect(effect)))
         except ValueError as err:
-            raise InvalidRequestError(f"node {meta.name} has taint effect {t.effect!r}") from err
+            raise InvalidRequestError(f"node {name} has taint effect {effect!r}") from err
     created = annotations.get(ANNOTATION_CREATED)
-    status = node.status
     return Instance(
-        name=labels.get("kubernetes.azure.com/agentpool", meta.name),
+        name=labels.get("kubernetes.azure.com/agentpool", name),
         machine_name=annotations.get(ANNOTATION_MACHINE),
-        provider_id=node.spec.provider_id,
+        provider_id=spec.get("providerID"),
         instance_type=labels.get("node.kubernetes.io/instance-type", ""),
-        state=InstanceState.DELETING if meta.deletion_timestamp else InstanceState.RUNNING,
-        capacity=dict((status.capacity if status else None) or {}),
-        allocatable=dict((status.allocatable if status else None) or {}),
+        state=InstanceState.DELETING if meta.get("deletionTimestamp") else InstanceState.RUNNING,
+        capacity=dict(status.get("capacity") or {}),
+        allocatable=dict(status.get("allocatable") or {}),
         labels=labels,
         taints=tuple(taints),
         tags={},
