@@ -22,8 +22,9 @@ from gpu_provisioner.cloudprovider import (
     TaintEffect,
 )
 from gpu_provisioner.cloudprovider.local import LocalCloudProvider, node_name_for
-from kaito.runtime.client import Client, Object
+from kaito.runtime.client import Client
 from kaito.runtime.client.kinds import NODE
+from kaito.runtime.objects import Obj
 
 pytestmark = pytest.mark.cluster
 
@@ -46,7 +47,7 @@ async def local(
     await provider.close()
 
 
-async def _wait_ready(client: Client, name: str) -> Object:
+async def _wait_ready(client: Client, name: str) -> Obj:
     async with asyncio.timeout(30):
         while True:
             node = await client.get(NODE, None, name)

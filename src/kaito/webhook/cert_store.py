@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import structlog
 
-from kaito.runtime.client import AlreadyExistsError, Client, Object
+from kaito.runtime.client import AlreadyExistsError, Client
 from kaito.runtime.client.kinds import SECRET
+from kaito.runtime.objects import Obj
 from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, renew
 
 log = structlog.get_logger(__name__)
@@ -87,7 +88,7 @@ class SecretCertStore:
         writer makes :meth:`Client.modify` re-read, so the winner's fresh bundle is adopted, not replaced."""
         issued: list[tuple[CertBundle | None, CertBundle]] = []
 
-        async def renew_in(secret: Object) -> None:
+        async def renew_in(secret: Obj) -> None:
             issued.clear()  # only the attempt that was written counts
             current = _decode(secret.get("data"))
             replacement = await self._renew(current)
@@ -124,7 +125,7 @@ class SecretCertStore:
             hosts=self.hosts,
         )
 
-    def _secret(self, bundle: CertBundle) -> Object:
+    def _secret(self, bundle: CertBundle) -> Obj:
         return {
             "apiVersion": "v1",
             "kind": "Secret",

@@ -22,8 +22,9 @@ from typing import Any
 import structlog
 
 from kaito.api import KAITO_GROUP, WORKSPACE_PLURAL, WORKSPACE_VERSION
-from kaito.runtime.client import AlreadyExistsError, Client, Object
+from kaito.runtime.client import AlreadyExistsError, Client
 from kaito.runtime.client.kinds import VALIDATING_WEBHOOK_CONFIGURATION
+from kaito.runtime.objects import Obj, resource_version_of
 
 log = structlog.get_logger(__name__)
 
@@ -130,9 +131,9 @@ async def ensure_configuration(
     encoded = base64.b64encode(ca_bundle).decode()
     desired = webhook_configuration(ca_bundle, client, name, namespace) if client is not None else None
 
-    def trust(existing: Object) -> Object | None:
+    def trust(existing: Obj) -> Obj | None:
         if desired is not None:
-            version = (existing.get("metadata") or {}).get("resourceVersion")
+            version = resource_version_of(existing)
             return {**desired, "metadata": {**desired["metadata"], "resourceVersion": version}}
         for webhook in existing.get("webhooks") or []:
             webhook.setdefault("clientConfig", {})["caBundle"] = encoded

@@ -11,13 +11,13 @@ from kaito.runtime.client import Client, Kind
 from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
 from kaito.runtime.controller.predicates import Predicate
 from kaito.runtime.manager import Runnable
+from kaito.runtime.objects import condition_is, conditions_of, get_path, labels_of, name_of, namespace_of
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.config import ControllerConfig
 from kaito.workspace.events import EventSink
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import selector_matches
-from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
 from kaito.workspace.podstatus import pod_problem
 from kaito.workspace.presets import PresetSource
 from kaito.workspace.reconciler import WorkspaceReconciler
@@ -88,7 +88,7 @@ def node_mapper(cache: Cache) -> Any:
         return [
             Request(namespace_of(ws), name_of(ws))
             for ws in cache.list(kinds.WORKSPACE)
-            if not condition_is(ws, CONDITION_RESOURCE_READY, "True")
+            if not condition_is(conditions_of(ws), CONDITION_RESOURCE_READY, "True")
             and selector_matches(get_path(ws, "resource", "labelSelector"), labels)
         ]
 

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from kaito.api.constants import ANNOTATION_ENABLE_LB, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.runtime.objects import Obj, annotations_of, name_of, namespace_of, owner_reference
+from kaito.workspace.kinds import WORKSPACE
 from kaito.workspace.names import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
@@ -22,7 +24,6 @@ from kaito.workspace.names import (
     MOUNT_CONFIG,
     TORCH_PORT,
 )
-from kaito.workspace.objects import Obj, name_of, namespace_of, owner_reference
 from kaito.workspace.podspec import (
     gpu_resources,
     node_affinity,
@@ -55,14 +56,14 @@ def _metadata(workspace: Mapping[str, Any], name: str) -> Obj:
         "name": name,
         "namespace": namespace_of(workspace),
         "labels": selector_labels(workspace),
-        "ownerReferences": [owner_reference(workspace)],
+        "ownerReferences": [owner_reference(WORKSPACE, workspace)],
     }
 
 
 def service_manifest(workspace: Mapping[str, Any], distributed: bool) -> Obj:
     """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"``.
     For a StatefulSet only pod 0 serves, the others are torchrun workers."""
-    annotations = (workspace.get("metadata") or {}).get("annotations") or {}
+    annotations = annotations_of(workspace)
     selector = selector_labels(workspace)
     if distributed:
         selector[LABEL_STATEFULSET_POD_NAME] = f"{name_of(workspace)}-0"

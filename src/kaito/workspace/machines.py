@@ -18,8 +18,9 @@ from kaito.api.constants import (
     MACHINE_API_VERSION,
     MACHINE_KIND,
 )
+from kaito.runtime.objects import Obj, get_path, is_deleting, namespace_of
 from kaito.workspace.names import MACHINE_TYPE_GPU, PROVISIONER_NAME
-from kaito.workspace.objects import Obj, get_path, is_deleting, namespace_of, workspace_labels
+from kaito.workspace.objects import workspace_labels
 
 GPU_TAINT: Mapping[str, str] = {"key": "sku", "value": "gpu", "effect": "NoSchedule"}
 _REASON_RE = re.compile(r"[^A-Za-z0-9_,:]")

@@ -16,15 +16,8 @@ from kaito.api.constants import (
     LABEL_WORKSPACE_NAMESPACE,
 )
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.runtime.objects import get_path, labels_of, name_of, namespace_of, node_is_ready
 from kaito.workspace.names import ACCELERATOR_NVIDIA, GPU_RESOURCE
-from kaito.workspace.objects import get_path, labels_of, name_of, namespace_of
-
-
-def node_is_ready(node: Mapping[str, Any]) -> bool:
-    for condition in get_path(node, "status", "conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
 
 
 def node_gpus(node: Mapping[str, Any]) -> int:

@@ -6,8 +6,9 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kaito.runtime.objects import Obj, annotations_of
 from kaito.workspace.names import ANNOTATION_MANIFEST_HASH, GPU_RESOURCE, MOUNT_SHM
-from kaito.workspace.objects import Obj, stable_hash
+from kaito.workspace.objects import stable_hash
 
 GPU_TOLERATIONS: tuple[Mapping[str, str], ...] = (
     {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -114,5 +115,4 @@ def stamp_hash(obj: Obj) -> Obj:
 
 
 def manifest_hash(obj: Mapping[str, Any]) -> str:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(ANNOTATION_MANIFEST_HASH, ""))
+    return str(annotations_of(obj).get(ANNOTATION_MANIFEST_HASH, ""))

@@ -33,6 +33,19 @@ from kaito.runtime.client import (
 from kaito.runtime.client.create_apply import create_or_apply
 from kaito.runtime.client.errors import guarded_patch_conflict
 from kaito.runtime.controller import Request, Result
+from kaito.runtime.objects import (
+    Obj,
+    annotations_of,
+    condition_is,
+    conditions_of,
+    get_path,
+    is_controlled_by,
+    is_deleting,
+    meta,
+    name_of,
+    namespace_of,
+    uid_of,
+)
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.background import BackgroundApplies
@@ -57,19 +70,7 @@ from kaito.workspace.machines import (
 )
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
-from kaito.workspace.objects import (
-    annotations_of,
-    condition_is,
-    get_path,
-    is_deleting,
-    is_owned_by,
-    meta,
-    name_of,
-    namespace_of,
-    stable_hash,
-    uid_of,
-    workspace_labels,
-)
+from kaito.workspace.objects import stable_hash, workspace_labels
 from kaito.workspace.podspec import manifest_hash, stamp_hash
 from kaito.workspace.podstatus import first_problem
 from kaito.workspace.presets import PresetSource, PresetWorkload
@@ -97,8 +98,6 @@ _log = structlog.get_logger("kaito.workspace")
 
 # How long our own status write may take to show up in the cache before we write it again.
 STALE_CACHE_WINDOW_SECONDS = 10.0
-
-Obj = dict[str, Any]
 
 
 class WorkspaceReconciler:
@@ -172,7 +171,7 @@ class WorkspaceReconciler:
                     workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
                 )
         await self._delete_owned(workspace)
-        if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
+        if not condition_is(conditions_of(workspace), CONDITION_WORKSPACE_DELETING, "True"):
             try:
                 await self._write_status(workspace, deleting_status(workspace, len(machines)))
             except ConflictError:
@@ -209,7 +208,7 @@ class WorkspaceReconciler:
         deletes: list[tuple[Kind, str, Coroutine[Any, Any, bool]]] = []
         for kind, target in targets:
             owned = self.cache.get(kind, ns, target)
-            if owned is None or not is_owned_by(owned, workspace) or is_deleting(owned):
+            if owned is None or not is_controlled_by(owned, workspace) or is_deleting(owned):
                 continue
             identity = f"{kind.kind}/{target}/{uid_of(owned)}"
             if identity in sent:
@@ -568,12 +567,12 @@ class WorkspaceReconciler:
             (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
         )
         stale = self.cache.get(other, namespace_of(workspace), name_of(workspace))
-        if stale is not None and is_owned_by(stale, workspace) and not is_deleting(stale):
+        if stale is not None and is_controlled_by(stale, workspace) and not is_deleting(stale):
             # The preset or node count switched between one and several nodes: the old kind must go.
             await self.client.delete(other, namespace_of(workspace), name_of(workspace))
         if not distributed:
             old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-            if old_headless is not None and is_owned_by(old_headless, workspace):
+            if old_headless is not None and is_controlled_by(old_headless, workspace):
                 await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
         workload = await self._apply(workspace, kind, desired)
         return workload, None
@@ -592,7 +591,11 @@ class WorkspaceReconciler:
         :mod:`kaito.workspace.background`), and an earlier failed apply of it is raised here."""
         observed = self.cache.get(kinds.SERVICE, namespace_of(desired), name_of(desired))
         digest = manifest_hash(desired)
-        if observed is not None and manifest_hash(observed) == digest and is_owned_by(observed, workspace):
+        if (
+            observed is not None
+            and manifest_hash(observed) == digest
+            and is_controlled_by(observed, workspace)
+        ):
             return True
         key = f"{namespace_of(desired)}/{name_of(desired)}"
         failure = self.services.take_failure(key, digest)
@@ -614,7 +617,7 @@ class WorkspaceReconciler:
         if (
             observed is not None
             and manifest_hash(observed) == manifest_hash(desired)
-            and is_owned_by(observed, workspace)
+            and is_controlled_by(observed, workspace)
         ):
             return observed
         result = await create_or_apply(
@@ -732,7 +735,7 @@ class WorkspaceReconciler:
                 change.reason,
                 f"{change.type}={change.status}: {change.message}",
             )
-        was_ready = condition_is(workspace, CONDITION_WORKSPACE_READY, "True")
+        was_ready = condition_is(conditions_of(workspace), CONDITION_WORKSPACE_READY, "True")
         now_ready = any(
             c["type"] == CONDITION_WORKSPACE_READY and c["status"] == "True"
             for c in status.get("conditions") or []

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from kaito.api.constants import TUNING_METHOD_QLORA
+from kaito.runtime.objects import Obj, get_path, name_of, namespace_of, owner_reference
+from kaito.workspace.kinds import WORKSPACE
 from kaito.workspace.names import (
     ANNOTATION_REVISION,
     ANNOTATION_SPEC_HASH,
@@ -23,7 +25,6 @@ from kaito.workspace.names import (
     MOUNT_DATA,
     MOUNT_RESULTS,
 )
-from kaito.workspace.objects import Obj, get_path, name_of, namespace_of, owner_reference
 from kaito.workspace.podspec import (
     gpu_resources,
     node_affinity,
@@ -65,7 +66,7 @@ def config_copy_manifest(workspace: Mapping[str, Any], source: Mapping[str, Any]
             "name": config_copy_name(workspace),
             "namespace": namespace_of(workspace),
             "labels": {"kaito.sh/workspace": name_of(workspace)},
-            "ownerReferences": [owner_reference(workspace)],
+            "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "data": dict(source.get("data") or {}),
     }
@@ -277,7 +278,7 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
             "namespace": namespace_of(workspace),
             "labels": {"kaito.sh/workspace": name_of(workspace)},
             "annotations": annotations,
-            "ownerReferences": [owner_reference(workspace)],
+            "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "spec": {
             "backoffLimit": 3,

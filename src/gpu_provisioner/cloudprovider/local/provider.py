@@ -39,8 +39,9 @@ from gpu_provisioner.cloudprovider.local.node import (
 from gpu_provisioner.cloudprovider.metrics.registry import CloudProviderMetrics
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.cloudprovider.retry import RetrySettings, operation_retrying
-from kaito.runtime.client import ApiError, Client, Object
+from kaito.runtime.client import ApiError, Client
 from kaito.runtime.client.kinds import NODE
+from kaito.runtime.objects import Obj, annotations_of, is_deleting, name_of
 
 T = TypeVar("T")
 PROVIDER_NAME = "local"
@@ -150,7 +151,7 @@ class LocalCloudProvider:
                 f"node {node_name} was not made by the local provider for machine {machine_name};"
                 " not deleting it"
             )
-        if (node.get("metadata") or {}).get("deletionTimestamp"):
+        if is_deleting(node):
             return
         # Not waiting for the Node to disappear: the termination controller's finalizer on it is only
         # removed after this call returns, so waiting here would deadlock.
@@ -160,12 +161,11 @@ class LocalCloudProvider:
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def _adopt(self, node: Object, machine_name: str) -> Instance:
+    def _adopt(self, node: Obj, machine_name: str) -> Instance:
         owner = _machine_of(node)
         if owner != machine_name:
             raise InstanceConflictError(
-                f"node {node['metadata']['name']} exists but belongs to {owner!r},"
-                f" not machine {machine_name}",
+                f"node {name_of(node)} exists but belongs to {owner!r}, not machine {machine_name}",
                 code="NodeNameConflict",
             )
         return instance_from_node(node)
@@ -183,7 +183,7 @@ class LocalCloudProvider:
             created_at=pending.started,
         )
 
-    async def _read_node(self, name: str) -> Object | None:
+    async def _read_node(self, name: str) -> Obj | None:
         try:
             return await self._k8s(f"read node {name}", lambda: self._client.get(NODE, None, name))
         except InstanceNotFoundError:
@@ -204,9 +204,8 @@ class LocalCloudProvider:
         raise AssertionError("unreachable")
 
 
-def _machine_of(node: Object) -> str | None:
-    annotations: dict[str, str] = (node.get("metadata") or {}).get("annotations") or {}
-    return annotations.get(ANNOTATION_MACHINE)
+def _machine_of(node: Obj) -> str | None:
+    return annotations_of(node).get(ANNOTATION_MACHINE)
 
 
 def _classify(exc: ApiError, what: str) -> CloudProviderError:
