@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from kaito.api.constants import CONDITION_WORKSPACE_DELETING, CONDITION_WORKSPACE_READY, WORKSPACE_FINALIZER
+from kaito.api.views import as_workspace
 from kaito.runtime.cache import Cache
 from kaito.runtime.client import (
     AlreadyExistsError,
@@ -258,7 +259,7 @@ class WorkspaceReconciler:
     # -- the main pass ---------------------------------------------------------------------------------
 
     async def _sync(self, workspace: Mapping[str, Any]) -> Result | None:
-        is_tuning = workspace.get("tuning") is not None
+        is_tuning = as_workspace(workspace).get("tuning") is not None
         preset, preset_error = self._resolve_preset(workspace, is_tuning)
         # Services first, before any round trip: a ClusterIP is allocated one at a time, so in a burst of
         # new workspaces the Services are what everything ends up waiting for. They need neither the nodes
@@ -353,16 +354,18 @@ class WorkspaceReconciler:
     def _resolve_preset(
         self, workspace: Mapping[str, Any], is_tuning: bool
     ) -> tuple[PresetWorkload | None, str | None]:
-        spec = (workspace.get("tuning") if is_tuning else workspace.get("inference")) or {}
-        name = get_path(spec, "preset", "name")
+        ws = as_workspace(workspace)
+        tuning, inference = ws.get("tuning", {}), ws.get("inference", {})
+        name = (tuning if is_tuning else inference).get("preset", {}).get("name")
         if name:
-            preset = self.presets.preset(str(name))
+            preset = self.presets.preset(name)
             if preset is None:
                 return None, f"preset {name!r} is not in the catalog"
             if is_tuning and not preset.supports_tuning:
                 return None, f"preset {name!r} does not support tuning"
             return preset, None
-        if not is_tuning and spec.get("template"):
+        template: dict[str, Any] | None = inference.get("template")
+        if not is_tuning and template:
             return None, None
         return None, "the workspace names no preset" + ("" if is_tuning else " and no template")
 
@@ -426,15 +429,17 @@ class WorkspaceReconciler:
     def _candidate_nodes(self, workspace: Mapping[str, Any]) -> list[Obj]:
         """The nodes carrying the workspace's matchLabels, read from the cache's label index; the whole
         selector is tested on them by :func:`choose_nodes`."""
-        match = get_path(workspace, "resource", "labelSelector", "matchLabels")
+        match: dict[str, str] | None = (
+            as_workspace(workspace).get("resource", {}).get("labelSelector", {}).get("matchLabels")
+        )
         return self.cache.list(kinds.NODE, label_selector=dict(match) if match else None)
 
     async def _sync_nodes(
         self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool
     ) -> ResourceObservation:
         key = _key(workspace)
-        resource = workspace.get("resource") or {}
-        count = int(resource.get("count") or 1)
+        resource = as_workspace(workspace).get("resource", {})
+        count = resource.get("count", 1)
         settled = self.expectations.satisfied(key, self._machine_seen)
         machines = live_machines(self._machines(workspace))
         nodes = self._candidate_nodes(workspace)
@@ -460,7 +465,7 @@ class WorkspaceReconciler:
         in_flight = [m for m in machines if machine_node_name(m) not in qualified]
         shortfall = count - len(choice.selected) - len(in_flight)
         failure = next((f for f in map(machine_failure, in_flight) if f is not None), None)
-        instance_type = str(resource.get("instanceType") or "")
+        instance_type: str = resource.get("instanceType", "")
         # Machines on their way: those in the cache plus those created but not yet seen. One message for
         # all of them, so the condition does not change (and cost a status write) as the cache catches up.
         pending = {name_of(m) for m in in_flight} | self.expectations.pending_names(key)
@@ -506,7 +511,7 @@ class WorkspaceReconciler:
         storage = "0"
         if preset is not None:
             storage = preset.tuning_disk_storage if is_tuning else preset.disk_storage
-        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        instance = self.presets.instance_type(_instance_type(workspace))
         arch = instance.arch if instance is not None else "amd64"
         created: list[str] = []
         taken = {name_of(m) for m in self._machines(workspace)} | self.expectations.pending_names(key)
@@ -542,9 +547,9 @@ class WorkspaceReconciler:
         """Applies the workload; returns it and an error for status."""
         config_hash = ""
         settings: dict[str, str] = {}
-        config_name = get_path(workspace, "inference", "config")
+        config_name = as_workspace(workspace).get("inference", {}).get("config")
         if config_name:
-            config_map = self.cache.get(kinds.CONFIGMAP, namespace_of(workspace), str(config_name))
+            config_map = self.cache.get(kinds.CONFIGMAP, namespace_of(workspace), config_name)
             if config_map is None:
                 message = (
                     f"ConfigMap {config_name!r} (inference.config) not found in {namespace_of(workspace)}"
@@ -641,15 +646,15 @@ class WorkspaceReconciler:
         revision: int,
     ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
         ns = namespace_of(workspace)
-        tuning = workspace.get("tuning") or {}
-        user_config = tuning.get("config")
+        tuning = as_workspace(workspace).get("tuning", {})
+        user_config = tuning.get("config", "")
         config_map: Mapping[str, Any] | None = (
-            self.cache.get(kinds.CONFIGMAP, ns, str(user_config)) if user_config else None
+            self.cache.get(kinds.CONFIGMAP, ns, user_config) if user_config else None
         )
         if config_map is not None:
-            config_name = str(user_config)
+            config_name = user_config
         else:
-            source_name = str(user_config or default_config_template(str(tuning.get("method") or "")))
+            source_name = user_config or default_config_template(tuning.get("method", ""))
             source = self.cache.get(kinds.CONFIGMAP, self.config.release_namespace, source_name)
             if source is None:
                 where = (
@@ -662,7 +667,7 @@ class WorkspaceReconciler:
                 workspace, kinds.CONFIGMAP, stamp_hash(config_copy_manifest(workspace, source))
             )
             config_name = config_copy_name(workspace)
-        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        instance = self.presets.instance_type(_instance_type(workspace))
         gpus = instance.gpu_count if instance is not None else preset.tuning_gpu_count
         inputs = TuningInputs(
             preset=preset,
@@ -746,7 +751,12 @@ class WorkspaceReconciler:
 
 
 def _distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
-    return not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
+    template: dict[str, Any] | None = as_workspace(workspace).get("inference", {}).get("template")
+    return not template and is_distributed(workspace, preset)
+
+
+def _instance_type(workspace: Mapping[str, Any]) -> str:
+    return as_workspace(workspace).get("resource", {}).get("instanceType", "")
 
 
 def _key(workspace: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ from gpu_provisioner.controllers.machine.objects import EPHEMERAL_TAINT_KEYS, no
 from gpu_provisioner.controllers.machine.request import expects_gpu
 from kaito.api.constants import LABEL_INITIALIZED, MACHINE_CONDITION_INITIALIZED
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.api.views import as_machine
 from kaito.runtime.objects import Obj, condition_is, labels_of, meta, name_of, node_is_ready
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -26,14 +27,15 @@ def not_initialized_reason(machine: Obj, node: Obj) -> tuple[str, str] | None:
     if not node_is_ready(node):
         return "NodeNotReady", f"node {name_of(node)} is not Ready"
     taints = node_taints(node)
-    for st in (machine.get("spec") or {}).get("startupTaints") or []:
-        if any(t.get("key") == st.get("key") and t.get("effect") == st.get("effect") for t in taints):
-            return "StartupTaintsExist", f"startup taint {st.get('key')} is still on the node"
+    spec = as_machine(machine).get("spec", {})
+    for st in spec.get("startupTaints", []):
+        if any(t.get("key") == st["key"] and t.get("effect") == st["effect"] for t in taints):
+            return "StartupTaintsExist", f"startup taint {st['key']} is still on the node"
     for t in taints:
         if t.get("key") in EPHEMERAL_TAINT_KEYS:
             return "KnownEphemeralTaintsExist", f"taint {t.get('key')} is still on the node"
     allocatable = (node.get("status") or {}).get("allocatable") or {}
-    requests = (((machine.get("spec") or {}).get("resources") or {}).get("requests")) or {}
+    requests = spec.get("resources", {}).get("requests", {})
     wanted = [r for r, q in requests.items() if r != "storage" and _positive(q)]
     if expects_gpu(machine) and GPU_RESOURCE not in wanted:
         wanted.append(GPU_RESOURCE)

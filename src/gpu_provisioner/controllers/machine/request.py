@@ -9,6 +9,7 @@ from kaito.api.constants import (
     LABEL_MACHINE_TYPE,
 )
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.api.views import as_machine
 from kaito.runtime.objects import Obj, annotations_of, labels_of, name_of
 
 _GIB = 1 << 30
@@ -17,19 +18,20 @@ _IMAGE_FAMILIES = {"azurelinux": "AzureLinux", "ubuntu": "Ubuntu"}
 
 def instance_type_of(machine: Obj) -> str | None:
     """The first value of the ``node.kubernetes.io/instance-type In [...]`` requirement."""
-    for req in (machine.get("spec") or {}).get("requirements") or []:
-        if req.get("key") == LABEL_INSTANCE_TYPE and req.get("operator") == "In" and req.get("values"):
-            return str(req["values"][0])
+    for req in as_machine(machine).get("spec", {}).get("requirements", []):
+        values = req.get("values", [])
+        if req["key"] == LABEL_INSTANCE_TYPE and req["operator"] == "In" and values:
+            return values[0]
     return None
 
 
 def requirement_labels(machine: Obj) -> dict[str, str]:
     """Single-value ``In`` requirements become labels, as karpenter's PopulateMachineDetails does."""
     out: dict[str, str] = {}
-    for req in (machine.get("spec") or {}).get("requirements") or []:
-        values = req.get("values") or []
-        if req.get("operator") == "In" and len(values) == 1:
-            out[str(req["key"])] = str(values[0])
+    for req in as_machine(machine).get("spec", {}).get("requirements", []):
+        values = req.get("values", [])
+        if req["operator"] == "In" and len(values) == 1:
+            out[req["key"]] = values[0]
     return out
 
 
@@ -42,7 +44,7 @@ def expects_gpu(machine: Obj) -> bool:
 
 
 def os_disk_gb(machine: Obj) -> int | None:
-    storage = (((machine.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    storage = as_machine(machine).get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
     if storage is None:
         return None
     try:
@@ -57,7 +59,7 @@ def os_disk_gb(machine: Obj) -> int | None:
 
 def taints_of(machine: Obj) -> tuple[Taint, ...]:
     out: list[Taint] = []
-    for t in (machine.get("spec") or {}).get("taints") or []:
+    for t in as_machine(machine).get("spec", {}).get("taints", []):
         try:
             out.append(
                 Taint(key=str(t["key"]), value=str(t.get("value") or ""), effect=TaintEffect(t["effect"]))
