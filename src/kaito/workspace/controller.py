@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kaito.api.constants import CONDITION_RESOURCE_READY, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.api.views import WorkspaceView, as_workspace
 from kaito.runtime.cache import ByKind, Cache
 from kaito.runtime.client import Client, Kind
 from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
 from kaito.runtime.controller.predicates import Predicate
 from kaito.runtime.manager import Runnable
-from kaito.runtime.objects import condition_is, conditions_of, get_path, labels_of, name_of, namespace_of
+from kaito.runtime.objects import condition_is, conditions_of, labels_of, name_of, namespace_of
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.config import ControllerConfig
@@ -89,10 +90,14 @@ def node_mapper(cache: Cache) -> Any:
             Request(namespace_of(ws), name_of(ws))
             for ws in cache.list(kinds.WORKSPACE)
             if not condition_is(conditions_of(ws), CONDITION_RESOURCE_READY, "True")
-            and selector_matches(get_path(ws, "resource", "labelSelector"), labels)
+            and selector_matches(as_workspace(ws).get("resource", {}).get("labelSelector"), labels)
         ]
 
     return mapper
+
+
+def _config_names(ws: WorkspaceView) -> tuple[str | None, str | None]:
+    return ws.get("inference", {}).get("config"), ws.get("tuning", {}).get("config")
 
 
 def configmap_mapper(cache: Cache) -> Any:
@@ -103,7 +108,7 @@ def configmap_mapper(cache: Cache) -> Any:
         return [
             Request(namespace_of(ws), name_of(ws))
             for ws in cache.list(kinds.WORKSPACE, namespace_of(obj))
-            if get_path(ws, "inference", "config") == name or get_path(ws, "tuning", "config") == name
+            if name in _config_names(as_workspace(ws))
         ]
 
     return mapper
