@@ -13,6 +13,7 @@ from kubernetes_asyncio import config as k8s_config
 
 from e2e.cluster import LocalCluster
 from e2e.cluster.hostchanges import host_snapshot, snapshot_diff
+from kaito.runtime.client import Client
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,16 @@ async def kube_api(cluster: LocalCluster) -> AsyncIterator[k8s_client.ApiClient]
         yield api
     finally:
         await api.close()
+
+
+@pytest.fixture(scope="session")
+async def kube_client(cluster: LocalCluster) -> AsyncIterator[Client]:
+    """The runtime's client, as the binaries use it (no client-side rate limit)."""
+    client = await Client.from_kubeconfig(cluster.kubeconfig, qps=0, burst=0, field_manager="kaito-tests")
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import structlog
 from azure.core.credentials_async import AsyncTokenCredential
-from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider import CloudProvider, CloudProviderMetrics, build_cloud_provider
 from gpu_provisioner.cloudprovider.aks import AKSConfig
@@ -24,7 +23,6 @@ from gpu_provisioner.controllers.kube import MACHINE
 from gpu_provisioner.options import Options, parse_options
 from kaito.catalog import CatalogError, load_catalog
 from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, ManagerOptions, configure_logging
-from kaito.runtime.client.config import load_api_client
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 
 log = structlog.get_logger("gpu_provisioner")
@@ -36,11 +34,10 @@ class App:
     manager: Manager
     provider: CloudProvider
     provisioner: Provisioner
-    api_client: k8s.ApiClient
 
     async def close(self) -> None:
+        # The manager closes its client when it stops.
         await self.provider.close()
-        await self.api_client.close()
 
 
 def catalog_instance_types() -> InstanceTypeLookup:
@@ -90,45 +87,40 @@ async def build_app(
 
     ``credential`` and ``aks_config`` replace the ones built from the environment and flags (tests use
     them to point the real Azure SDK at an ARM emulator)."""
-    api_client = await load_api_client(opts.kubeconfig)
-    try:
-        mgr = Manager(
-            ManagerOptions(
-                api_client=api_client,
-                metrics_bind_address=opts.metrics_bind_address,
-                health_probe_bind_address=opts.health_probe_bind_address,
-                leader_elect=opts.leader_elect,
-                leader_election_id=opts.leader_election_id,
-                leader_election_namespace=opts.leader_election_namespace,
-                qps=opts.kube_api_qps,
-                burst=opts.kube_api_burst,
-                field_manager=FIELD_MANAGER,
-                handle_signals=handle_signals,
-                cache=CacheOptions(
-                    by_kind={MACHINE: ByKind(label_selector=opts.machine_selector)}
-                    if opts.machine_selector
-                    else {}
-                ),
-            )
+    mgr = Manager(
+        ManagerOptions(
+            kubeconfig=opts.kubeconfig,
+            metrics_bind_address=opts.metrics_bind_address,
+            health_probe_bind_address=opts.health_probe_bind_address,
+            leader_elect=opts.leader_elect,
+            leader_election_id=opts.leader_election_id,
+            leader_election_namespace=opts.leader_election_namespace,
+            qps=opts.kube_api_qps,
+            burst=opts.kube_api_burst,
+            field_manager=FIELD_MANAGER,
+            handle_signals=handle_signals,
+            cache=CacheOptions(
+                by_kind={MACHINE: ByKind(label_selector=opts.machine_selector)}
+                if opts.machine_selector
+                else {}
+            ),
         )
-        if aks_config is None and opts.provider == "aks":
-            aks_config = AKSConfig.from_args(opts.args, os.environ)
-        provider = build_cloud_provider(
-            opts.provider,
-            CloudProviderMetrics(mgr.metrics.registry),
-            aks_config=aks_config,
-            credential=credential,
-            kube_api=api_client,
-            instance_types=catalog_instance_types(),
-            local_create_delay_s=opts.local_create_delay,
-        )
-    except BaseException:
-        await api_client.close()
-        raise
+    )
+    if aks_config is None and opts.provider == "aks":
+        aks_config = AKSConfig.from_args(opts.args, os.environ)
+    provider = build_cloud_provider(
+        opts.provider,
+        CloudProviderMetrics(mgr.metrics.registry),
+        aks_config=aks_config,
+        credential=credential,
+        kube_client=mgr.client,
+        instance_types=catalog_instance_types(),
+        local_create_delay_s=opts.local_create_delay,
+    )
     provisioner = add_to_manager(
         mgr, provider, settings=settings_from(opts), max_concurrent_reconciles=opts.max_concurrent_reconciles
     )
-    return App(manager=mgr, provider=provider, provisioner=provisioner, api_client=api_client)
+    return App(manager=mgr, provider=provider, provisioner=provisioner)
 
 
 async def serve(opts: Options) -> int:

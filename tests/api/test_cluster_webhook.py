@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes_asyncio import client as k8s
 
 from e2e.cluster import LocalCluster
 from kaito.catalog import load_catalog
+from kaito.runtime.client import Client
 from kaito.webhook import CONFIGURATION_NAME, WebhookConfig, WebhookServer, delete_configuration
 from tests.api.cluster_support import apply, install_crds
 from tests.api.conftest import inference, seed
@@ -44,19 +44,19 @@ def _config(namespace: str, **overrides: Any) -> WebhookConfig:
 
 
 @pytest.fixture(scope="module")
-async def system_ns(cluster: LocalCluster, kube_api: k8s.ApiClient) -> AsyncIterator[str]:
+async def system_ns(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[str]:
     await asyncio.to_thread(install_crds, cluster)
     name = f"t-kaito-system-{uuid.uuid4().hex[:6]}"
     await _kubectl(cluster, "create", "namespace", name)
     yield name
     # Never leave a Fail-policy webhook pointing at a dead port behind for other tests.
-    await delete_configuration(kube_api)
+    await delete_configuration(kube_client)
     await _kubectl(cluster, "delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture
-async def webhook(kube_api: k8s.ApiClient, system_ns: str) -> AsyncIterator[WebhookServer]:
-    server = WebhookServer(kube_api, load_catalog(), _config(system_ns))
+async def webhook(kube_client: Client, system_ns: str) -> AsyncIterator[WebhookServer]:
+    server = WebhookServer(kube_client, load_catalog(), _config(system_ns))
     await server.start()
     try:
         yield server
@@ -181,14 +181,14 @@ async def _ca_in_configuration(cluster: LocalCluster) -> bytes:
 
 
 async def test_restart_reuses_certificate(
-    cluster: LocalCluster, kube_api: k8s.ApiClient, system_ns: str, ws_ns: str
+    cluster: LocalCluster, kube_client: Client, system_ns: str, ws_ns: str
 ) -> None:
-    first = WebhookServer(kube_api, load_catalog(), _config(system_ns))
+    first = WebhookServer(kube_client, load_catalog(), _config(system_ns))
     await first.start()
     ca = first.ca_bundle
     await first.stop()
 
-    second = WebhookServer(kube_api, load_catalog(), _config(system_ns))
+    second = WebhookServer(kube_client, load_catalog(), _config(system_ns))
     await second.start()
     try:
         assert second.ca_bundle == ca
@@ -200,11 +200,11 @@ async def test_restart_reuses_certificate(
 
 
 async def test_rotation_keeps_ca_bundle_in_step(
-    cluster: LocalCluster, kube_api: k8s.ApiClient, system_ns: str, ws_ns: str
+    cluster: LocalCluster, kube_client: Client, system_ns: str, ws_ns: str
 ) -> None:
     # A serving cert that is always "near expiry": every check re-issues it under the same CA.
     config = _config(system_ns, validity=timedelta(hours=1), rotate_before=timedelta(days=400))
-    server = WebhookServer(kube_api, load_catalog(), config)
+    server = WebhookServer(kube_client, load_catalog(), config)
     await server.start()
     try:
         code, out = await _kubectl(
@@ -225,9 +225,9 @@ async def test_rotation_keeps_ca_bundle_in_step(
 
 
 async def test_outage_blocks_only_workspace_writes(
-    cluster: LocalCluster, kube_api: k8s.ApiClient, system_ns: str, ws_ns: str
+    cluster: LocalCluster, kube_client: Client, system_ns: str, ws_ns: str
 ) -> None:
-    server = WebhookServer(kube_api, load_catalog(), _config(system_ns))
+    server = WebhookServer(kube_client, load_catalog(), _config(system_ns))
     await server.start()
     existing = _named(inference())
     code, out = await _apply(cluster, ws_ns, existing)
@@ -307,7 +307,7 @@ async def test_outage_blocks_only_workspace_writes(
     code, out = await _kubectl(cluster, "delete", "workspace", existing["metadata"]["name"], "-n", ws_ns)
     assert code == 0, out
 
-    restarted = WebhookServer(kube_api, load_catalog(), _config(system_ns))
+    restarted = WebhookServer(kube_client, load_catalog(), _config(system_ns))
     await restarted.start()
     try:
         code, out = await _apply(cluster, ws_ns, _named(inference()))

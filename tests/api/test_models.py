@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from kaito.api import (
-    CONDITION_RESOURCE_READY,
     LABEL_INSTANCE_TYPE,
-    Condition,
     Machine,
     Workspace,
-    find_condition,
-    set_condition,
 )
 from tests.api.conftest import inference, seed
 
@@ -81,18 +75,6 @@ def test_snake_case_construction() -> None:
         "labelSelector": {"matchLabels": {"a": "b"}},
     }
     assert ws.preset is not None and ws.preset.name == "falcon-7b"
-
-
-def test_conditions_helpers() -> None:
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    t1 = datetime(2026, 1, 2, tzinfo=UTC)
-    conds = set_condition(None, CONDITION_RESOURCE_READY, "False", "Pending", "waiting", now=t0)
-    conds = set_condition(conds, CONDITION_RESOURCE_READY, "False", "Pending", "still", now=t1)
-    c = find_condition(conds, CONDITION_RESOURCE_READY)
-    assert isinstance(c, Condition) and c.last_transition_time == t0 and c.message == "still"
-    conds = set_condition(conds, CONDITION_RESOURCE_READY, "True", "Ready", "ok", now=t1)
-    c = find_condition(conds, CONDITION_RESOURCE_READY)
-    assert c is not None and c.last_transition_time == t1
 
 
 def test_machine_round_trip_keeps_karpenter_names() -> None:

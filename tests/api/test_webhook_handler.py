@@ -7,16 +7,18 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from kubernetes_asyncio import client as k8s
 
 from kaito.catalog import Catalog
+from kaito.runtime.client import Client, Transport
+from kaito.runtime.client.connection import NativeConnection
 from kaito.webhook import WEBHOOK_PATH, WebhookConfig, WebhookServer
 from tests.api.conftest import inference
 
 
 @pytest.fixture
 async def http(catalog: Catalog) -> AsyncIterator[TestClient[Any, Any]]:
-    api = k8s.ApiClient()
+    # These reviews need no apiserver: nothing listens there.
+    api = Client(Transport(NativeConnection("http://127.0.0.1:1"), qps=0, burst=0))
     server = WebhookServer(api, catalog, WebhookConfig(namespace="kaito-system"))
     client: TestClient[Any, Any] = TestClient(TestServer(server.app()))
     await client.start_server()

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider import (
     CloudProviderMetrics,
@@ -23,6 +22,9 @@ from gpu_provisioner.cloudprovider import (
     TaintEffect,
 )
 from gpu_provisioner.cloudprovider.local import LocalCloudProvider, node_name_for
+from kaito.runtime.client import Client
+from kaito.runtime.client.kinds import NODE
+from kaito.runtime.objects import Obj
 
 pytestmark = pytest.mark.cluster
 
@@ -35,41 +37,38 @@ def _machine() -> str:
 
 @pytest.fixture
 async def local(
-    kube_api: k8s.ApiClient, metrics: CloudProviderMetrics
+    kube_client: Client, metrics: CloudProviderMetrics
 ) -> AsyncIterator[InstrumentedCloudProvider]:
-    provider = InstrumentedCloudProvider(LocalCloudProvider(kube_api, metrics, create_delay_s=0.3), metrics)
+    inner = LocalCloudProvider(kube_client, metrics, create_delay_s=0.3)
+    provider = InstrumentedCloudProvider(inner, metrics)
     yield provider
     leaked = await provider.list()
     assert leaked == [], f"leaked local instances: {[i.name for i in leaked]}"
     await provider.close()
 
 
-async def _wait_ready(core: k8s.CoreV1Api, name: str) -> Any:
+async def _wait_ready(client: Client, name: str) -> Obj:
     async with asyncio.timeout(30):
         while True:
-            node = await core.read_node(name)
-            conds = {c.type: c.status for c in node.status.conditions or []}
+            node = await client.get(NODE, None, name)
+            conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions") or []}
             if conds.get("Ready") == "True":
                 return node
             await asyncio.sleep(0.2)
 
 
-async def _wait_gone(core: k8s.CoreV1Api, name: str) -> None:
+async def _wait_gone(client: Client, name: str) -> None:
     async with asyncio.timeout(30):
         while True:
-            try:
-                await core.read_node(name)
-            except k8s.ApiException as err:
-                if err.status == 404:
-                    return
-                raise
+            if await client.get_or_none(NODE, None, name) is None:
+                return
             await asyncio.sleep(0.1)
 
 
 async def test_lifecycle_makes_a_ready_gpu_node(
-    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+    local: InstrumentedCloudProvider, kube_client: Client
 ) -> None:
-    core = k8s.CoreV1Api(kube_api)
+    core = kube_client
     machine = _machine()
     request = NodeRequest(
         name=machine,
@@ -92,16 +91,16 @@ async def test_lifecycle_makes_a_ready_gpu_node(
     assert inst.capacity["ephemeral-storage"] == "200Gi"
 
     node = await _wait_ready(core, node_name_for(machine))
-    assert node.spec.provider_id == inst.provider_id
-    labels = node.metadata.labels
+    assert node["spec"]["providerID"] == inst.provider_id
+    labels = node["metadata"]["labels"]
     assert labels["kubernetes.azure.com/agentpool"] == machine
     assert labels["node.kubernetes.io/instance-type"] == A100
     assert labels["kaito.sh/workspace"] == "falcon"
     assert (labels["nvidia.com/gpu.count"], labels["nvidia.com/gpu.memory"]) == ("1", str(80 * 1024))
     assert labels["nvidia.com/gpu.product"] == "A100"
-    assert node.metadata.annotations["kwok.x-k8s.io/node"] == "fake"
-    assert node.status.allocatable["nvidia.com/gpu"] == "1"
-    taints = {(t.key, t.value, t.effect) for t in node.spec.taints}
+    assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "1"
+    taints = {(t["key"], t.get("value"), t["effect"]) for t in node["spec"]["taints"]}
     assert ("sku", "gpu", "NoSchedule") in taints
     assert ("kwok.x-k8s.io/node", "fake", "NoSchedule") in taints
 
@@ -118,17 +117,17 @@ async def test_lifecycle_makes_a_ready_gpu_node(
 
 
 async def test_delete_does_not_wait_for_node_finalizers(
-    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+    local: InstrumentedCloudProvider, kube_client: Client
 ) -> None:
-    core = k8s.CoreV1Api(kube_api)
+    core = kube_client
     machine = _machine()
     await local.create(NodeRequest(name=machine, instance_type=A100))
     name = node_name_for(machine)
-    await core.patch_node(name, {"metadata": {"finalizers": ["karpenter.sh/termination"]}})
+    await core.patch(NODE, None, name, {"metadata": {"finalizers": ["karpenter.sh/termination"]}})
     await asyncio.wait_for(local.delete(machine), 10)
     assert (await local.get(machine)).state is InstanceState.DELETING
     await local.delete(machine)  # already deleting: fine
-    await core.patch_node(name, {"metadata": {"finalizers": None}})
+    await core.patch(NODE, None, name, {"metadata": {"finalizers": None}})
     await _wait_gone(core, name)
     with pytest.raises(InstanceNotFoundError):
         await local.get(machine)
@@ -151,12 +150,12 @@ async def test_unknown_instance_type_is_final(local: InstrumentedCloudProvider) 
 
 
 async def test_someone_elses_node_is_neither_adopted_nor_deleted(
-    local: InstrumentedCloudProvider, kube_api: k8s.ApiClient
+    local: InstrumentedCloudProvider, kube_client: Client
 ) -> None:
-    core = k8s.CoreV1Api(kube_api)
+    core = kube_client
     machine = _machine()
     name = node_name_for(machine)
-    await core.create_node(k8s.V1Node(metadata=k8s.V1ObjectMeta(name=name)))
+    await core.create(NODE, {"metadata": {"name": name}})
     try:
         with pytest.raises(InstanceConflictError):
             await local.create(NodeRequest(name=machine, instance_type=A100))
@@ -165,16 +164,14 @@ async def test_someone_elses_node_is_neither_adopted_nor_deleted(
         with pytest.raises(InstanceConflictError):
             await local.delete(machine)
     finally:
-        await core.delete_node(name)
+        await core.delete(NODE, None, name)
 
 
 async def test_forbidden_is_retried_not_a_permanent_failure(
-    cluster: Any, kube_api: k8s.ApiClient, metrics: CloudProviderMetrics, tmp_path: Any
+    cluster: Any, kube_client: Client, metrics: CloudProviderMetrics, tmp_path: Any
 ) -> None:
     """A restarted apiserver answers 403 until its RBAC caches are filled; so does one whose ClusterRole
     is missing. Either way the launch must be retried, not given up (which leaves a Machine failed)."""
-    from kubernetes_asyncio import config as k8s_config
-
     from gpu_provisioner.cloudprovider import UnauthorizedError
     from gpu_provisioner.cloudprovider.retry import RetrySettings
 
@@ -184,10 +181,9 @@ async def test_forbidden_is_retried_not_a_permanent_failure(
     kubeconfig = cluster.write_token_kubeconfig(
         tmp_path / "kc", token, user=f"system:serviceaccount:default:{sa}"
     )
-    configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     fast = RetrySettings(attempts=2, initial_backoff_s=0.05, max_backoff_s=0.1)
-    async with k8s.ApiClient(configuration) as api:
+    api = await Client.from_kubeconfig(kubeconfig, qps=0, burst=0)
+    try:
         provider = LocalCloudProvider(api, metrics, retry=fast)
         request = NodeRequest(name=_machine(), instance_type=A100, labels={}, taints=(), os_disk_gb=100)
         with pytest.raises(RetryableError, match="403") as err:
@@ -208,7 +204,9 @@ async def test_forbidden_is_retried_not_a_permanent_failure(
                         await asyncio.sleep(0.5)
             assert inst.state is InstanceState.RUNNING
         finally:
-            await k8s.CoreV1Api(kube_api).delete_node(node_name_for(request.name))
+            await kube_client.delete(NODE, None, node_name_for(request.name))
             cluster.kubectl("delete", "clusterrolebinding", sa)
             cluster.kubectl("delete", "clusterrole", sa)
             cluster.kubectl("delete", "serviceaccount", sa, "-n", "default")
+    finally:
+        await api.close()

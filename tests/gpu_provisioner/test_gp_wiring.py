@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.identity.aio import DefaultAzureCredential
-from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider import (
     CloudProviderMetrics,
@@ -24,6 +23,8 @@ from gpu_provisioner.cloudprovider import (
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider, AKSConfig
 from gpu_provisioner.cloudprovider.aks.errors import classify, parse_retry_after
 from gpu_provisioner.cloudprovider.local import LocalCloudProvider
+from kaito.runtime.client import Client, Transport
+from kaito.runtime.client.connection import NativeConnection
 from tests.gpu_provisioner.conftest import aks_config_for
 from tests.support.armemulator import ArmEmulator
 
@@ -58,13 +59,10 @@ async def test_factory_builds_instrumented_providers(metrics: CloudProviderMetri
     assert isinstance(aks.inner, AKSCloudProvider)
     await aks.close()
 
-    api = k8s.ApiClient(k8s.Configuration())
-    try:
-        local = build_cloud_provider("local", metrics, kube_api=api, local_create_delay_s=1.0)
-        assert local.name == "local"
-        assert isinstance(local.inner, LocalCloudProvider)
-    finally:
-        await api.close()
+    client = Client(Transport(NativeConnection("http://127.0.0.1:1"), qps=0, burst=0))
+    local = build_cloud_provider("local", metrics, kube_client=client, local_create_delay_s=1.0)
+    assert local.name == "local"
+    assert isinstance(local.inner, LocalCloudProvider)
 
     with pytest.raises(InvalidRequestError):
         build_cloud_provider("aks", metrics)

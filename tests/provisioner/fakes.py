@@ -17,7 +17,7 @@ from gpu_provisioner.cloudprovider.api import (
     InstanceState,
     NodeRequest,
 )
-from gpu_provisioner.controllers.kube.ports import Object
+from kaito.runtime.objects import Obj
 
 _rv = itertools.count(1)
 
@@ -36,11 +36,11 @@ class FakeKube:
     """Machines and Nodes in dicts; deletion honours finalizers like the apiserver."""
 
     def __init__(self) -> None:
-        self.machines: dict[str, Object] = {}
-        self.nodes: dict[str, Object] = {}
+        self.machines: dict[str, Obj] = {}
+        self.nodes: dict[str, Obj] = {}
         self.events: list[tuple[str, str, str, str]] = []
 
-    def add_machine(self, obj: Object) -> Object:
+    def add_machine(self, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))
@@ -50,7 +50,7 @@ class FakeKube:
         self.machines[meta["name"]] = obj
         return obj
 
-    def add_node(self, obj: Object) -> Object:
+    def add_node(self, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))
@@ -59,19 +59,19 @@ class FakeKube:
         self.nodes[meta["name"]] = obj
         return obj
 
-    async def get_machine(self, name: str) -> Object | None:
+    async def get_machine(self, name: str) -> Obj | None:
         m = self.machines.get(name)
         return copy.deepcopy(m) if m else None
 
     get_machine_live = get_machine
 
-    async def list_machines(self) -> list[Object]:
+    async def list_machines(self) -> list[Obj]:
         return [copy.deepcopy(m) for m in self.machines.values()]
 
-    async def list_nodes(self) -> list[Object]:
+    async def list_nodes(self) -> list[Obj]:
         return [copy.deepcopy(n) for n in self.nodes.values()]
 
-    def _patch(self, store: dict[str, Object], name: str, patch: Object) -> Object:
+    def _patch(self, store: dict[str, Obj], name: str, patch: Obj) -> Obj:
         obj = store[name]
         rv = (patch.get("metadata") or {}).get("resourceVersion")
         if rv is not None and rv != obj["metadata"]["resourceVersion"]:
@@ -84,13 +84,13 @@ class FakeKube:
             del store[name]
         return copy.deepcopy(obj)
 
-    async def patch_machine(self, name: str, patch: Object) -> Object:
+    async def patch_machine(self, name: str, patch: Obj) -> Obj:
         return self._patch(self.machines, name, patch)
 
-    async def patch_machine_status(self, name: str, patch: Object) -> Object:
+    async def patch_machine_status(self, name: str, patch: Obj) -> Obj:
         return self._patch(self.machines, name, {"status": patch["status"]})
 
-    async def patch_node(self, name: str, patch: Object | list[Object]) -> Object | None:
+    async def patch_node(self, name: str, patch: Obj | list[Obj]) -> Obj | None:
         if name not in self.nodes:
             return None
         if isinstance(patch, dict):
@@ -108,7 +108,7 @@ class FakeKube:
         obj["metadata"]["resourceVersion"] = str(next(_rv))
         return copy.deepcopy(obj)
 
-    def _delete(self, store: dict[str, Object], name: str) -> bool:
+    def _delete(self, store: dict[str, Obj], name: str) -> bool:
         obj = store.get(name)
         if obj is None:
             return False
@@ -124,7 +124,7 @@ class FakeKube:
     async def delete_node(self, name: str) -> bool:
         return self._delete(self.nodes, name)
 
-    def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
+    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
         self.events.append((obj["metadata"]["name"], event_type, reason, message))
 
 
@@ -189,7 +189,7 @@ class FakeCloud:
         return None
 
 
-def ready_node(name: str, provider_id: str, gpus: int = 1) -> Object:
+def ready_node(name: str, provider_id: str, gpus: int = 1) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -203,7 +203,7 @@ def ready_node(name: str, provider_id: str, gpus: int = 1) -> Object:
     }
 
 
-def machine(name: str = "ws0123abcd", instance_type: str = "Standard_NC6s_v3", **labels: str) -> Object:
+def machine(name: str = "ws0123abcd", instance_type: str = "Standard_NC6s_v3", **labels: str) -> Obj:
     return {
         "apiVersion": "karpenter.sh/v1alpha5",
         "kind": "Machine",

@@ -10,11 +10,11 @@ from prometheus_client import CollectorRegistry
 
 from gpu_provisioner.cloudprovider.api import QuotaExceededError, ThrottledError
 from gpu_provisioner.controllers.machine import Deps, LifecycleSettings, MachineLifecycle
-from gpu_provisioner.controllers.machine.conditions import get_condition
 from gpu_provisioner.controllers.machine.launch import ANNOTATION_FINAL_ERROR_GENERATION
 from gpu_provisioner.controllers.machine.request import node_request_for
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
+from kaito.runtime.objects import conditions_of, find_condition
 from tests.provisioner.fakes import FakeCloud, FakeKube, machine
 
 SETTINGS = LifecycleSettings(poll_interval=0.01, retry_base=0.01, retry_max=0.05, registration_ttl=900)
@@ -37,9 +37,9 @@ async def drive(lc: MachineLifecycle, name: str, passes: int = 12) -> float | No
 
 
 def cond(kube: FakeKube, name: str, t: str) -> dict[str, str]:
-    c = get_condition(kube.machines[name].get("status") or {}, t)
+    c = find_condition(conditions_of(kube.machines[name]), t)
     assert c is not None, t
-    return c
+    return dict(c)
 
 
 def count(metrics: ProvisionerMetrics, metric: str, **labels: str) -> float:

@@ -7,9 +7,8 @@ import itertools
 from typing import Any
 
 from kaito.runtime.client import AlreadyExistsError, Kind, NotFoundError, PatchType
+from kaito.runtime.objects import Obj
 from kaito.workspace.presets import InstanceTypeInfo, PresetWorkload, StaticPresets
-
-Obj = dict[str, Any]
 
 PHI = PresetWorkload(
     name="phi-3-mini-4k-instruct",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -467,13 +472,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_binary_starts_leads_and_serves_metrics(
-    cluster: LocalCluster, workspace_controller: RunningController
-) -> None:
-    import signal
-    import sys
+def _http_get(port: int, path: str) -> str | None:
     import urllib.request
 
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
+
+
+@dataclass
+class _Binary:
+    proc: asyncio.subprocess.Process
+    health: int
+    metrics: int
+
+
+@contextlib.asynccontextmanager
+async def _controller_binary(
+    cluster: LocalCluster, *flags: str, env: dict[str, str] | None = None
+) -> AsyncIterator[_Binary]:
+    """``kaito-workspace-controller`` as a process, ready; stopped with SIGTERM, which must exit 0."""
     health, metrics = _free_port(), _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -485,31 +505,68 @@ async def test_binary_starts_leads_and_serves_metrics(
         f"--metrics-bind-address=127.0.0.1:{metrics}",
         f"--release-namespace={RELEASE_NAMESPACE}",
         "--log-format=console",
+        *flags,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
-
-    def get(port: int, path: str) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-                return str(resp.read().decode())
-        except OSError:
-            return None
-
     try:
-        await until(lambda: get(health, "/readyz"), "/readyz", 60)
+        await until(lambda: _http_get(health, "/readyz"), "/readyz", 60)
+        yield _Binary(proc, health, metrics)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out.decode()[-3000:]
+
+
+async def test_binary_starts_leads_and_serves_metrics(
+    cluster: LocalCluster, workspace_controller: RunningController
+) -> None:
+    async with _controller_binary(cluster) as binary:
         lease = await until(
             lambda: cluster.get_json("lease", "kaito-workspace-controller", "-n", RELEASE_NAMESPACE),
             "Lease",
             60,
         )
         assert lease["spec"]["holderIdentity"]
-        text = await until(lambda: get(metrics, "/metrics"), "/metrics", 30)
+        text = await until(lambda: _http_get(binary.metrics, "/metrics"), "/metrics", 30)
         assert "kaito_workspace_count" in text and "kaito_workspace_ready_seconds" in text
-        status_text = await asyncio.to_thread(Path(f"/proc/{proc.pid}/status").read_text)
+        status_text = await asyncio.to_thread(Path(f"/proc/{binary.proc.pid}/status").read_text)
         rss_kib = next(int(line.split()[1]) for line in status_text.splitlines() if line.startswith("VmRSS:"))
         print(f"controller RSS after start: {rss_kib / 1024:.1f} MiB")
+
+
+async def test_binary_counts_admission_reviews_on_the_managers_metrics(
+    cluster: LocalCluster, workspace_controller: RunningController, namespace: str
+) -> None:
+    # The local apiserver runs on this host, so it calls the webhook by URL instead of through a Service.
+    env = {"WEBHOOK_URL": "https://127.0.0.1:{port}/validate-workspace"}
+    try:
+        async with _controller_binary(
+            cluster, "--enable-webhook", f"--webhook-port={_free_port()}", env=env
+        ) as binary:
+            refused = await asyncio.to_thread(
+                cluster.apply, inference_ws("refused", namespace, preset="no-such-model"), check=False
+            )
+            assert refused.returncode != 0 and "no-such-model" in refused.stderr, refused.stderr
+            assert 'admission webhook "validation.workspace.kaito.sh" denied' in refused.stderr
+            text = await until(lambda: _http_get(binary.metrics, "/metrics"), "/metrics", 30)
+            counted = [
+                line
+                for line in text.splitlines()
+                if line.startswith("kaito_webhook_admission_requests_total{")
+                and 'allowed="false"' in line
+                and 'operation="CREATE"' in line
+            ]
+            assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1, text
+            assert "kaito_webhook_certificate_expiry_timestamp_seconds" in text
+            assert "kaito_workspace_count" in text  # one registry: the controller's and the webhook's
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()[-3000:]
+        # Never leave a Fail-policy webhook pointing at a dead port behind for other tests.
+        await asyncio.to_thread(
+            cluster.kubectl,
+            "delete",
+            "validatingwebhookconfiguration",
+            "validation.workspace.kaito.sh",
+            "--ignore-not-found",
+        )

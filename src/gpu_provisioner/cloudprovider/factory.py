@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from azure.core.credentials_async import AsyncTokenCredential
-from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider, AKSConfig
 from gpu_provisioner.cloudprovider.api.errors import InvalidRequestError
@@ -13,6 +12,7 @@ from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup
 from gpu_provisioner.cloudprovider.api.provider import CloudProvider
 from gpu_provisioner.cloudprovider.local import LocalCloudProvider
 from gpu_provisioner.cloudprovider.metrics import CloudProviderMetrics, InstrumentedCloudProvider
+from kaito.runtime.client import Client
 
 
 def build_cloud_provider(
@@ -21,7 +21,7 @@ def build_cloud_provider(
     *,
     aks_config: AKSConfig | None = None,
     credential: AsyncTokenCredential | None = None,
-    kube_api: k8s.ApiClient | None = None,
+    kube_client: Client | None = None,
     instance_types: InstanceTypeLookup | None = None,
     local_create_delay_s: float = 0.0,
 ) -> InstrumentedCloudProvider:
@@ -31,10 +31,10 @@ def build_cloud_provider(
             raise InvalidRequestError("the aks provider needs an AKSConfig (AKSConfig.from_env)")
         inner = AKSCloudProvider(aks_config, metrics, credential=credential, instance_types=instance_types)
     elif kind == "local":
-        if kube_api is None:
-            raise InvalidRequestError("the local provider needs a Kubernetes ApiClient")
+        if kube_client is None:
+            raise InvalidRequestError("the local provider needs a Kubernetes client")
         inner = LocalCloudProvider(
-            kube_api, metrics, instance_types=instance_types, create_delay_s=local_create_delay_s
+            kube_client, metrics, instance_types=instance_types, create_delay_s=local_create_delay_s
         )
     else:
         raise InvalidRequestError(f"unknown cloud provider {kind!r}; want aks or local")

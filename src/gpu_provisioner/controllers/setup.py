@@ -12,10 +12,11 @@ from gpu_provisioner.controllers.garbagecollection.collector import ANNOTATION_L
 from gpu_provisioner.controllers.kube.kinds import MACHINE, NODE
 from gpu_provisioner.controllers.kube.runtime import RuntimeKube
 from gpu_provisioner.controllers.machine import Deps, LifecycleSettings, MachineLifecycle
-from gpu_provisioner.controllers.machine.objects import Object, annotations_of, node_owner_machine
+from gpu_provisioner.controllers.machine.objects import node_owner_machine
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
 from kaito.runtime import Controller, Manager, Request, Result
+from kaito.runtime.objects import Obj, annotations_of, name_of
 
 CONTROLLER_NAME = "machine.lifecycle"
 PROVIDER_ID_INDEX = "providerID"
@@ -31,7 +32,7 @@ class Provisioner:
     controller: Controller
 
 
-def _provider_id_of_machine(obj: Object) -> Iterable[str]:
+def _provider_id_of_machine(obj: Obj) -> Iterable[str]:
     pid = (obj.get("status") or {}).get("providerID")
     return [str(pid).lower()] if pid else []
 
@@ -51,7 +52,7 @@ def add_to_manager(
     lifecycle = MachineLifecycle(deps)
     mgr.cache.index_field(MACHINE, PROVIDER_ID_INDEX, _provider_id_of_machine)
 
-    def node_to_machines(node: Object) -> list[Request]:
+    def node_to_machines(node: Obj) -> list[Request]:
         """A Node event wakes the Machine it belongs to, however we can tell which that is."""
         names: set[str] = set()
         owner = node_owner_machine(node)
@@ -63,7 +64,7 @@ def add_to_manager(
         pid = (node.get("spec") or {}).get("providerID")
         if pid:
             for m in mgr.cache.list(MACHINE, index=(PROVIDER_ID_INDEX, str(pid).lower())):
-                names.add(str((m.get("metadata") or {}).get("name")))
+                names.add(name_of(m))
         return [Request("", n) for n in sorted(names)]
 
     async def reconcile(request: Request) -> Result | None:

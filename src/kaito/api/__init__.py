@@ -13,8 +13,6 @@ from kaito.api.base import (
     ObjectMeta,
     OwnerReference,
     Time,
-    find_condition,
-    set_condition,
 )
 from kaito.api.constants import (
     ANNOTATION_BYPASS_RESOURCE_CHECKS,
@@ -215,9 +213,7 @@ __all__ = [
     "WorkspaceList",
     "WorkspaceState",
     "WorkspaceStatus",
-    "find_condition",
     "format_gib",
     "parse_quantity",
     "quantity_bytes",
-    "set_condition",
 ]

@@ -41,7 +41,7 @@ class KubeModel(BaseModel):
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
-        """Parse apiserver JSON (or a kubernetes_asyncio dict) into the model."""
+        """Parse apiserver JSON into the model."""
         return cls.model_validate(data)
 
 
@@ -129,49 +129,3 @@ class Condition(KubeModel):
     message: str | None = Field(
         default=None, max_length=32768, description="A human-readable explanation of the status."
     )
-
-
-def find_condition(conditions: list[Condition] | None, condition_type: str) -> Condition | None:
-    """The condition of the given type, or None."""
-    for condition in conditions or []:
-        if condition.type == condition_type:
-            return condition
-    return None
-
-
-def set_condition(
-    conditions: list[Condition] | None,
-    condition_type: str,
-    status: ConditionStatus,
-    reason: str,
-    message: str,
-    observed_generation: int | None = None,
-    now: datetime | None = None,
-) -> list[Condition]:
-    """Return the list with the condition set; lastTransitionTime moves only when status changes."""
-    result = list(conditions or [])
-    moment = now or datetime.now(UTC)
-    for index, existing in enumerate(result):
-        if existing.type != condition_type:
-            continue
-        changed = existing.status != status
-        result[index] = Condition(
-            type=condition_type,
-            status=status,
-            reason=reason,
-            message=message,
-            observed_generation=observed_generation,
-            last_transition_time=moment if changed else (existing.last_transition_time or moment),
-        )
-        return result
-    result.append(
-        Condition(
-            type=condition_type,
-            status=status,
-            reason=reason,
-            message=message,
-            observed_generation=observed_generation,
-            last_transition_time=moment,
-        )
-    )
-    return result

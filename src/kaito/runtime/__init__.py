@@ -97,7 +97,6 @@ from kaito.runtime.client import (
     InvalidError,
     Kind,
     NotFoundError,
-    Object,
     PatchType,
     TypedClient,
     UnknownKindError,
@@ -134,7 +133,7 @@ from kaito.runtime.manager import (
     run_manager,
 )
 from kaito.runtime.metrics import RuntimeMetrics
-from kaito.runtime.ownerref import owner_reference
+from kaito.runtime.objects import Obj, owner_reference
 from kaito.runtime.workqueue import ShutDown, WorkQueue, default_controller_rate_limiter
 
 __all__ = [
@@ -161,7 +160,7 @@ __all__ = [
     "Manager",
     "ManagerOptions",
     "NotFoundError",
-    "Object",
+    "Obj",
     "PatchType",
     "Predicate",
     "Reconciler",

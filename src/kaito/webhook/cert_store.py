@@ -7,9 +7,10 @@ import base64
 from datetime import timedelta
 
 import structlog
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from kaito.runtime.client import AlreadyExistsError, Client
+from kaito.runtime.client.kinds import SECRET
+from kaito.runtime.objects import Obj
 from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, renew
 
 log = structlog.get_logger(__name__)
@@ -45,7 +46,7 @@ class SecretCertStore:
 
     def __init__(
         self,
-        api: k8s.ApiClient,
+        client: Client,
         namespace: str,
         name: str,
         hosts: list[str],
@@ -53,7 +54,7 @@ class SecretCertStore:
         validity: timedelta = SERVING_VALIDITY,
         rotate_before: timedelta = ROTATE_BEFORE,
     ) -> None:
-        self._core = k8s.CoreV1Api(api)
+        self._client = client
         self.namespace = namespace
         self.name = name
         self.hosts = hosts
@@ -63,62 +64,76 @@ class SecretCertStore:
     async def ensure(self) -> CertBundle:
         """The current bundle, creating or renewing it in the Secret when needed.
 
-        Two replicas starting together may both try to create the Secret; the loser of that race
+        Two replicas starting together may both try to write the Secret; the loser of that race
         (409) re-reads and adopts the winner's bundle, so everyone serves from one CA.
         """
-        for _ in range(5):
-            secret = await self._read()
-            current = _decode(secret.data) if secret is not None else None
-            # Key generation and signing are CPU work: keep them off the event loop.
-            replacement = await asyncio.to_thread(
-                renew,
-                current,
-                self.hosts,
-                validity=self.validity,
-                ca_validity=max(self.validity * 10, timedelta(days=3650)),
-                rotate_before=self.rotate_before,
-            )
-            if replacement is None and current is not None:
-                return current
+        # Twice at most: another replica may create the Secret between our read and our create.
+        for _ in range(2):
+            stored = await self._renew_stored()
+            if stored is not None:
+                return stored
+            replacement = await self._renew(None)
             assert replacement is not None
             try:
-                await self._write(secret, replacement)
-            except ApiException as exc:
-                if exc.status in (409, 422):
-                    log.info("webhook cert secret changed underneath us; re-reading", secret=self.name)
-                    continue
-                raise
-            log.info(
-                "webhook certificate issued",
-                secret=f"{self.namespace}/{self.name}",
-                new_ca=current is None or current.ca_cert != replacement.ca_cert,
-                hosts=self.hosts,
-            )
+                await self._client.create(SECRET, self._secret(replacement))
+            except AlreadyExistsError:
+                log.info("webhook cert secret created underneath us; re-reading", secret=self.name)
+                continue
+            self._log_issued(None, replacement)
             return replacement
         raise RuntimeError(f"could not settle webhook certificate Secret {self.namespace}/{self.name}")
 
-    async def _read(self) -> k8s.V1Secret | None:
-        try:
-            secret: k8s.V1Secret = await self._core.read_namespaced_secret(self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return secret
+    async def _renew_stored(self) -> CertBundle | None:
+        """The Secret's bundle, renewed in place if due; None if there is no Secret. A conflicting
+        writer makes :meth:`Client.modify` re-read, so the winner's fresh bundle is adopted, not replaced."""
+        issued: list[tuple[CertBundle | None, CertBundle]] = []
 
-    async def _write(self, existing: k8s.V1Secret | None, bundle: CertBundle) -> None:
-        if existing is None:
-            body = k8s.V1Secret(
-                metadata=k8s.V1ObjectMeta(
-                    name=self.name,
-                    namespace=self.namespace,
-                    labels={"app.kubernetes.io/part-of": "kaito", "app.kubernetes.io/component": "webhook"},
-                ),
-                type="kubernetes.io/tls",
-                data=_encode(bundle),
-            )
-            await self._core.create_namespaced_secret(self.namespace, body)
-            return
-        # Replace with the read resourceVersion: a concurrent writer makes this fail with 409.
-        existing.data = _encode(bundle)
-        await self._core.replace_namespaced_secret(self.name, self.namespace, existing)
+        async def renew_in(secret: Obj) -> None:
+            issued.clear()  # only the attempt that was written counts
+            current = _decode(secret.get("data"))
+            replacement = await self._renew(current)
+            if replacement is not None:
+                secret["data"] = _encode(replacement)
+                issued.append((current, replacement))
+
+        stored = await self._client.modify(SECRET, self.namespace, self.name, renew_in)
+        if stored is None:
+            return None
+        bundle = _decode(stored.get("data"))
+        if bundle is None:
+            raise RuntimeError(f"webhook certificate Secret {self.namespace}/{self.name} is unreadable")
+        if issued:
+            self._log_issued(*issued[-1])
+        return bundle
+
+    async def _renew(self, current: CertBundle | None) -> CertBundle | None:
+        # Key generation and signing are CPU work: keep them off the event loop.
+        return await asyncio.to_thread(
+            renew,
+            current,
+            self.hosts,
+            validity=self.validity,
+            ca_validity=max(self.validity * 10, timedelta(days=3650)),
+            rotate_before=self.rotate_before,
+        )
+
+    def _log_issued(self, current: CertBundle | None, replacement: CertBundle) -> None:
+        log.info(
+            "webhook certificate issued",
+            secret=f"{self.namespace}/{self.name}",
+            new_ca=current is None or current.ca_cert != replacement.ca_cert,
+            hosts=self.hosts,
+        )
+
+    def _secret(self, bundle: CertBundle) -> Obj:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": {"app.kubernetes.io/part-of": "kaito", "app.kubernetes.io/component": "webhook"},
+            },
+            "type": "kubernetes.io/tls",
+            "data": _encode(bundle),
+        }

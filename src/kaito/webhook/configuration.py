@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from kaito.api import KAITO_GROUP, WORKSPACE_PLURAL, WORKSPACE_VERSION
+from kaito.runtime.client import AlreadyExistsError, Client
+from kaito.runtime.client.kinds import VALIDATING_WEBHOOK_CONFIGURATION
+from kaito.runtime.objects import Obj, resource_version_of
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +115,7 @@ def webhook_configuration(
 
 
 async def ensure_configuration(
-    api: k8s.ApiClient,
+    kube: Client,
     ca_bundle: bytes,
     *,
     client: dict[str, Any] | None = None,
@@ -127,48 +128,33 @@ async def ensure_configuration(
     controller that owns its configuration); without it the configuration must already exist
     (installed by the chart) and only each webhook's caBundle is updated.
     """
-    admission = k8s.AdmissionregistrationV1Api(api)
     encoded = base64.b64encode(ca_bundle).decode()
-    for _ in range(5):
+    desired = webhook_configuration(ca_bundle, client, name, namespace) if client is not None else None
+
+    def trust(existing: Obj) -> Obj | None:
+        if desired is not None:
+            version = resource_version_of(existing)
+            return {**desired, "metadata": {**desired["metadata"], "resourceVersion": version}}
+        for webhook in existing.get("webhooks") or []:
+            webhook.setdefault("clientConfig", {})["caBundle"] = encoded
+        return None
+
+    # Twice at most: another replica may create the configuration between our read and our create.
+    for _ in range(2):
+        if await kube.modify(VALIDATING_WEBHOOK_CONFIGURATION, None, name, trust) is not None:
+            log.info("webhook configuration updated", configuration=name)
+            return
+        if desired is None:
+            raise RuntimeError(f"ValidatingWebhookConfiguration {name} does not exist; install it first")
         try:
-            existing = await admission.read_validating_webhook_configuration(name)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            existing = None
-        try:
-            if existing is None:
-                if client is None:
-                    raise RuntimeError(
-                        f"ValidatingWebhookConfiguration {name} does not exist; install it first"
-                    )
-                # The client serialises plain dicts as they are; the stubs only name the model type.
-                await admission.create_validating_webhook_configuration(
-                    webhook_configuration(ca_bundle, client, name, namespace)  # type: ignore[arg-type]
-                )
-            elif client is not None:
-                body = webhook_configuration(ca_bundle, client, name, namespace)
-                body["metadata"]["resourceVersion"] = existing.metadata.resource_version
-                await admission.replace_validating_webhook_configuration(name, body)  # type: ignore[arg-type]
-            else:
-                if all(w.client_config.ca_bundle == encoded for w in existing.webhooks or []):
-                    return
-                for webhook in existing.webhooks or []:
-                    webhook.client_config.ca_bundle = encoded
-                await admission.replace_validating_webhook_configuration(name, existing)
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise
-        log.info("webhook configuration updated", configuration=name)
+            await kube.create(VALIDATING_WEBHOOK_CONFIGURATION, desired)
+        except AlreadyExistsError:
+            continue
+        log.info("webhook configuration created", configuration=name)
         return
     raise RuntimeError(f"could not update ValidatingWebhookConfiguration {name}: kept conflicting")
 
 
-async def delete_configuration(api: k8s.ApiClient, name: str = CONFIGURATION_NAME) -> None:
+async def delete_configuration(kube: Client, name: str = CONFIGURATION_NAME) -> None:
     """Remove the configuration (tests and uninstall); a missing one is fine."""
-    try:
-        await k8s.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    await kube.delete(VALIDATING_WEBHOOK_CONFIGURATION, None, name)

@@ -20,14 +20,14 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from kaito.api import KAITO_GROUP, WORKSPACE_KIND
 from kaito.catalog import Catalog
 from kaito.egress import EgressPolicy
+from kaito.runtime.client import Client
+from kaito.runtime.client.kinds import CONFIGMAP
 from kaito.webhook.admission import AdmissionReview, review_response
 from kaito.webhook.cert_store import SecretCertStore
 from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, expires_at
@@ -74,15 +74,20 @@ class WebhookConfig:
 
     @classmethod
     def from_env(cls, namespace: str | None = None) -> WebhookConfig:
-        """``WEBHOOK_PORT``, ``WEBHOOK_SERVICE``, ``WEBHOOK_SECRET``, ``SYSTEM_NAMESPACE`` as upstream."""
+        """``WEBHOOK_PORT``, ``WEBHOOK_SERVICE``, ``WEBHOOK_SECRET``, ``SYSTEM_NAMESPACE`` as upstream.
+
+        ``WEBHOOK_URL`` (may contain ``{port}``) serves by URL instead of the Service, for an apiserver
+        on the same host as the controller (the local cluster)."""
         ns = namespace or os.environ.get("SYSTEM_NAMESPACE", "kaito-system")
         port = int(os.environ.get("WEBHOOK_PORT", str(DEFAULT_PORT)))
+        url = os.environ.get("WEBHOOK_URL") or None
         service = ServiceRef(namespace=ns, name=os.environ.get("WEBHOOK_SERVICE", "kaito-workspace-webhook"))
         return cls(
             namespace=ns,
             port=port,
             secret_name=os.environ.get("WEBHOOK_SECRET", DEFAULT_SECRET),
-            service=service,
+            service=None if url else service,
+            url=url,
             manage_configuration=os.environ.get("WEBHOOK_MANAGE_CONFIGURATION", "true").lower() == "true",
         )
 
@@ -95,17 +100,12 @@ class WebhookConfig:
         return ["127.0.0.1", "localhost"]
 
 
-def _config_map_reader(api: k8s.ApiClient) -> Any:
-    core = k8s.CoreV1Api(api)
-
+def _config_map_reader(client: Client) -> Any:
     async def read(namespace: str, name: str) -> Mapping[str, str] | None:
-        try:
-            config_map = await core.read_namespaced_config_map(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data: dict[str, str] = config_map.data or {}
+        config_map = await client.get_or_none(CONFIGMAP, namespace, name)
+        if config_map is None:
+            return None
+        data: dict[str, str] = config_map.get("data") or {}
         return data
 
     return read
@@ -116,19 +116,20 @@ class WebhookServer:
 
     def __init__(
         self,
-        api: k8s.ApiClient,
+        client: Client,
         catalog: Catalog,
         config: WebhookConfig,
         validator: WorkspaceValidator | None = None,
         metrics: WebhookMetrics | None = None,
     ) -> None:
-        """``metrics``: pass the manager's registry's; without it the server keeps its own."""
-        self._api = api
+        """``client``: the manager's (one connection, counted in its metrics). ``metrics``: pass the
+        manager's registry's; without it the server keeps its own."""
+        self._client = client
         self._metrics = metrics or WebhookMetrics(CollectorRegistry())
         self._config = config
-        self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(api), config.egress)
+        self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(client), config.egress)
         self._store = SecretCertStore(
-            api,
+            client,
             config.namespace,
             config.secret_name,
             config.hosts(),
@@ -261,7 +262,7 @@ class WebhookServer:
             else:
                 client = client_config(url=self.url)
         await ensure_configuration(
-            self._api,
+            self._client,
             self._bundle.ca_bundle,
             client=client,
             name=self._config.configuration_name,

@@ -6,18 +6,19 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kaito.api.constants import CONDITION_RESOURCE_READY, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.api.views import WorkspaceView, as_workspace
 from kaito.runtime.cache import ByKind, Cache
 from kaito.runtime.client import Client, Kind
 from kaito.runtime.controller import Builder, Controller, ControllerHost, Request
 from kaito.runtime.controller.predicates import Predicate
 from kaito.runtime.manager import Runnable
+from kaito.runtime.objects import condition_is, conditions_of, labels_of, name_of, namespace_of
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.config import ControllerConfig
 from kaito.workspace.events import EventSink
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import selector_matches
-from kaito.workspace.objects import condition_is, get_path, labels_of, name_of, namespace_of
 from kaito.workspace.podstatus import pod_problem
 from kaito.workspace.presets import PresetSource
 from kaito.workspace.reconciler import WorkspaceReconciler
@@ -88,11 +89,15 @@ def node_mapper(cache: Cache) -> Any:
         return [
             Request(namespace_of(ws), name_of(ws))
             for ws in cache.list(kinds.WORKSPACE)
-            if not condition_is(ws, CONDITION_RESOURCE_READY, "True")
-            and selector_matches(get_path(ws, "resource", "labelSelector"), labels)
+            if not condition_is(conditions_of(ws), CONDITION_RESOURCE_READY, "True")
+            and selector_matches(as_workspace(ws).get("resource", {}).get("labelSelector"), labels)
         ]
 
     return mapper
+
+
+def _config_names(ws: WorkspaceView) -> tuple[str | None, str | None]:
+    return ws.get("inference", {}).get("config"), ws.get("tuning", {}).get("config")
 
 
 def configmap_mapper(cache: Cache) -> Any:
@@ -103,7 +108,7 @@ def configmap_mapper(cache: Cache) -> Any:
         return [
             Request(namespace_of(ws), name_of(ws))
             for ws in cache.list(kinds.WORKSPACE, namespace_of(obj))
-            if get_path(ws, "inference", "config") == name or get_path(ws, "tuning", "config") == name
+            if name in _config_names(as_workspace(ws))
         ]
 
     return mapper

@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 
 from kaito.api.constants import ANNOTATION_ENABLE_LB, LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import Obj, annotations_of, name_of, namespace_of, owner_reference
+from kaito.workspace.kinds import WORKSPACE
 from kaito.workspace.names import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
@@ -22,7 +25,6 @@ from kaito.workspace.names import (
     MOUNT_CONFIG,
     TORCH_PORT,
 )
-from kaito.workspace.objects import Obj, name_of, namespace_of, owner_reference
 from kaito.workspace.podspec import (
     gpu_resources,
     node_affinity,
@@ -55,14 +57,14 @@ def _metadata(workspace: Mapping[str, Any], name: str) -> Obj:
         "name": name,
         "namespace": namespace_of(workspace),
         "labels": selector_labels(workspace),
-        "ownerReferences": [owner_reference(workspace)],
+        "ownerReferences": [owner_reference(WORKSPACE, workspace)],
     }
 
 
 def service_manifest(workspace: Mapping[str, Any], distributed: bool) -> Obj:
     """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"``.
     For a StatefulSet only pod 0 serves, the others are torchrun workers."""
-    annotations = (workspace.get("metadata") or {}).get("annotations") or {}
+    annotations = annotations_of(workspace)
     selector = selector_labels(workspace)
     if distributed:
         selector[LABEL_STATEFULSET_POD_NAME] = f"{name_of(workspace)}-0"
@@ -118,19 +120,17 @@ class InferenceInputs:
 
 
 def is_distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
-    count = int((workspace.get("resource") or {}).get("count") or 1)
+    count = as_workspace(workspace).get("resource", {}).get("count", 1)
     return preset is not None and preset.distributed and count > 1
 
 
 def _image_and_secrets(
     workspace: Mapping[str, Any], preset: PresetWorkload, registry: str
 ) -> tuple[str, list[str]]:
-    spec = ((workspace.get("inference") or {}).get("preset")) or {}
-    options = spec.get("presetOptions") or {}
+    spec = as_workspace(workspace).get("inference", {}).get("preset", {})
+    options = spec.get("presetOptions", {})
     if spec.get("accessMode") == "private" or options.get("image"):
-        return str(options.get("image") or preset.image(registry)), list(
-            options.get("imagePullSecrets") or []
-        )
+        return options.get("image") or preset.image(registry), list(options.get("imagePullSecrets", []))
     return preset.image(registry), []
 
 
@@ -140,9 +140,9 @@ def _adapters(workspace: Mapping[str, Any]) -> tuple[list[Obj], list[Obj], list[
     init: list[Obj] = []
     env: list[Obj] = []
     secrets: list[str] = []
-    for adapter in (workspace.get("inference") or {}).get("adapters") or []:
-        source = adapter.get("source") or {}
-        name = str(source.get("name") or "")
+    for adapter in as_workspace(workspace).get("inference", {}).get("adapters", []):
+        source = adapter.get("source", {})
+        name = source.get("name", "")
         if not name or not source.get("image"):
             continue
         target = f"{MOUNT_ADAPTER}/{name}"
@@ -180,7 +180,7 @@ def _probes(preset: PresetWorkload) -> Obj:
 
 def _distributed_command(workspace: Mapping[str, Any], preset: PresetWorkload) -> list[str]:
     """torchrun over ``count`` pods; rank from the StatefulSet ordinal, rendezvous at pod 0's stable name."""
-    count = int((workspace.get("resource") or {}).get("count") or 1)
+    count = as_workspace(workspace).get("resource", {}).get("count", 1)
     endpoint = (
         f"{name_of(workspace)}-0.{headless_name(workspace)}.{namespace_of(workspace)}.svc.cluster.local"
     )
@@ -214,7 +214,7 @@ def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -
     mounts: list[Obj] = [shm_mount]
     env: list[Obj] = [{"name": k, "value": v} for k, v in sorted(preset.inference_env.items())]
     env.append({"name": "PORT", "value": str(INFERENCE_PORT)})
-    config_name = (workspace.get("inference") or {}).get("config")
+    config_name = as_workspace(workspace).get("inference", {}).get("config")
     if config_name:
         volumes.append({"name": "config-volume", "configMap": {"name": config_name}})
         mounts.append({"name": "config-volume", "mountPath": MOUNT_CONFIG})
@@ -269,7 +269,7 @@ def _template_metadata(workspace: Mapping[str, Any], inputs: InferenceInputs) ->
 def user_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
     """A ``template`` workspace runs the user's pod template as given; KAITO only adds its labels (the
     Deployment selects on them), the GPU-node affinity and tolerations."""
-    template = copy.deepcopy((workspace.get("inference") or {}).get("template") or {})
+    template = copy.deepcopy(as_workspace(workspace).get("inference", {}).get("template", {}))
     metadata = template.setdefault("metadata", {})
     metadata["labels"] = {**(metadata.get("labels") or {}), **pod_labels(workspace)}
     spec = template.setdefault("spec", {})
@@ -283,8 +283,8 @@ def user_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> 
 
 def workload_manifest(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
     """The Deployment, or for a distributed preset the StatefulSet, with the manifest hash stamped."""
-    count = int((workspace.get("resource") or {}).get("count") or 1)
-    template_spec = (workspace.get("inference") or {}).get("template")
+    count = as_workspace(workspace).get("resource", {}).get("count", 1)
+    template_spec = as_workspace(workspace).get("inference", {}).get("template")
     template = (
         user_pod_template(workspace, inputs) if template_spec else preset_pod_template(workspace, inputs)
     )

@@ -18,8 +18,10 @@ from kaito.api.constants import (
     MACHINE_API_VERSION,
     MACHINE_KIND,
 )
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import Obj, get_path, is_deleting, namespace_of
 from kaito.workspace.names import MACHINE_TYPE_GPU, PROVISIONER_NAME
-from kaito.workspace.objects import Obj, get_path, is_deleting, namespace_of, workspace_labels
+from kaito.workspace.objects import workspace_labels
 
 GPU_TAINT: Mapping[str, str] = {"key": "sku", "value": "gpu", "effect": "NoSchedule"}
 _REASON_RE = re.compile(r"[^A-Za-z0-9_,:]")
@@ -52,9 +54,9 @@ def free_machine_names(workspace: Mapping[str, Any], taken: set[str], count: int
 def machine_manifest(workspace: Mapping[str, Any], name: str, storage: str, arch: str = "amd64") -> Obj:
     """The Machine for one missing node: workspace labels plus the selector's matchLabels (so the new node
     matches), instance type/arch/os/machine-type requirements, the ``sku=gpu`` taint and the disk size."""
-    resource = workspace.get("resource") or {}
-    instance_type = str(resource.get("instanceType") or "")
-    match_labels = dict((resource.get("labelSelector") or {}).get("matchLabels") or {})
+    resource = as_workspace(workspace).get("resource", {})
+    instance_type = resource.get("instanceType", "")
+    match_labels = dict(resource.get("labelSelector", {}).get("matchLabels", {}))
     labels = {LABEL_PROVISIONER_NAME: PROVISIONER_NAME, **match_labels, **workspace_labels(workspace)}
     requirements = [
         {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [instance_type]},

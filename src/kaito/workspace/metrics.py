@@ -13,22 +13,25 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kaito.api.constants import STATE_DELETING, STATE_PENDING
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import created_at, is_deleting
 from kaito.workspace.names import STATES
-from kaito.workspace.objects import get_path, is_deleting, meta
 
 READY_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
 
 
 def preset_name(workspace: Mapping[str, Any]) -> str:
-    spec = workspace.get("tuning") or workspace.get("inference") or {}
-    name = get_path(spec, "preset", "name")
-    return str(name) if name else ("template" if get_path(workspace, "inference", "template") else "")
+    ws = as_workspace(workspace)
+    inference = ws.get("inference", {})
+    name = (ws.get("tuning") or inference).get("preset", {}).get("name")
+    template: dict[str, Any] | None = inference.get("template")
+    return name if name else ("template" if template else "")
 
 
 def phase_of(workspace: Mapping[str, Any]) -> str:
     if is_deleting(workspace):
         return STATE_DELETING.lower()
-    return str(get_path(workspace, "status", "state") or STATE_PENDING).lower()
+    return as_workspace(workspace).get("status", {}).get("state", STATE_PENDING).lower()
 
 
 class _CountCollector(Collector):
@@ -65,9 +68,8 @@ class WorkspaceMetrics:
         )
 
     def observe_ready(self, workspace: Mapping[str, Any], now: datetime | None = None) -> None:
-        created = meta(workspace).get("creationTimestamp")
-        if not created:
+        start = created_at(workspace)
+        if start is None:
             return
-        start = datetime.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         elapsed = ((now or datetime.now(UTC)) - start).total_seconds()
         self.ready_seconds.labels(preset=preset_name(workspace)).observe(max(0.0, elapsed))

@@ -16,15 +16,9 @@ from kaito.api.constants import (
     LABEL_WORKSPACE_NAMESPACE,
 )
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import get_path, is_deleting, labels_of, name_of, namespace_of, node_is_ready
 from kaito.workspace.names import ACCELERATOR_NVIDIA, GPU_RESOURCE
-from kaito.workspace.objects import get_path, labels_of, name_of, namespace_of
-
-
-def node_is_ready(node: Mapping[str, Any]) -> bool:
-    for condition in get_path(node, "status", "conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
 
 
 def node_gpus(node: Mapping[str, Any]) -> int:
@@ -75,14 +69,14 @@ def belongs_to_other_workspace(node: Mapping[str, Any], workspace: Mapping[str, 
 
 def node_qualifies(node: Mapping[str, Any], workspace: Mapping[str, Any]) -> bool:
     """Ready, matching the selector and instance type, and not another workspace's dedicated node."""
-    resource = workspace.get("resource") or {}
+    resource = as_workspace(workspace).get("resource", {})
     # The selector first: it turns away nearly every node of a big cluster with a dict lookup or two.
     return (
         selector_matches(resource.get("labelSelector"), labels_of(node))
         and node_is_ready(node)
         and not get_path(node, "spec", "unschedulable")
-        and not node.get("metadata", {}).get("deletionTimestamp")
-        and instance_type_matches(node, str(resource.get("instanceType") or ""))
+        and not is_deleting(node)
+        and instance_type_matches(node, resource.get("instanceType", ""))
         and not belongs_to_other_workspace(node, workspace)
     )
 
@@ -116,10 +110,11 @@ def choose_nodes(
     then nodes of this workspace's Machines, then any other match; within each group nodes that already
     have GPUs come first, then by name, so the choice is stable across reconciles.
     """
-    resource = workspace.get("resource") or {}
-    count = int(resource.get("count") or 1)
-    preferred = list(resource.get("preferredNodes") or [])
-    current = list(get_path(workspace, "status", "workerNodes") or [])
+    ws = as_workspace(workspace)
+    resource = ws.get("resource", {})
+    count = resource.get("count", 1)
+    preferred = list(resource.get("preferredNodes", []))
+    current = list(ws.get("status", {}).get("workerNodes", []))
     own = list(machine_node_names)
 
     def rank(node: Mapping[str, Any]) -> tuple[int, int, str]:

@@ -6,8 +6,10 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import Obj, annotations_of
 from kaito.workspace.names import ANNOTATION_MANIFEST_HASH, GPU_RESOURCE, MOUNT_SHM
-from kaito.workspace.objects import Obj, stable_hash
+from kaito.workspace.objects import stable_hash
 
 GPU_TOLERATIONS: tuple[Mapping[str, str], ...] = (
     {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
@@ -22,12 +24,12 @@ def tolerations(extra: Sequence[Mapping[str, Any]] = ()) -> list[Obj]:
 def node_affinity(workspace: Mapping[str, Any], worker_nodes: Sequence[str]) -> Obj:
     """Required node affinity: the selector's labels and, once known, exactly the chosen worker nodes
     (matched by ``metadata.name``, which unlike the hostname label is always the node's name)."""
-    selector = (workspace.get("resource") or {}).get("labelSelector") or {}
+    selector = as_workspace(workspace).get("resource", {}).get("labelSelector", {})
     expressions: list[Obj] = [
         {"key": key, "operator": "In", "values": [value]}
-        for key, value in sorted((selector.get("matchLabels") or {}).items())
+        for key, value in sorted(selector.get("matchLabels", {}).items())
     ]
-    expressions.extend(copy.deepcopy(list(selector.get("matchExpressions") or [])))
+    expressions.extend(copy.deepcopy(dict(e)) for e in selector.get("matchExpressions", []))
     # A matchFields requirement takes exactly one value, so each worker node gets its own term (terms
     # are ORed), each also carrying the selector's expressions.
     terms: list[Obj] = [
@@ -114,5 +116,4 @@ def stamp_hash(obj: Obj) -> Obj:
 
 
 def manifest_hash(obj: Mapping[str, Any]) -> str:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(ANNOTATION_MANIFEST_HASH, ""))
+    return str(annotations_of(obj).get(ANNOTATION_MANIFEST_HASH, ""))

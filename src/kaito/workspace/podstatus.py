@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kaito.workspace.objects import get_path, name_of
+from kaito.runtime.objects import get_path, name_of
 
 _IMAGE_REASONS = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _WAITING_REASONS = _IMAGE_REASONS | {

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from kaito.api.constants import CONDITION_WORKSPACE_DELETING, CONDITION_WORKSPACE_READY, WORKSPACE_FINALIZER
+from kaito.api.views import as_workspace
 from kaito.runtime.cache import Cache
 from kaito.runtime.client import (
     AlreadyExistsError,
@@ -33,6 +34,19 @@ from kaito.runtime.client import (
 from kaito.runtime.client.create_apply import create_or_apply
 from kaito.runtime.client.errors import guarded_patch_conflict
 from kaito.runtime.controller import Request, Result
+from kaito.runtime.objects import (
+    Obj,
+    annotations_of,
+    condition_is,
+    conditions_of,
+    get_path,
+    is_controlled_by,
+    is_deleting,
+    meta,
+    name_of,
+    namespace_of,
+    uid_of,
+)
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.background import BackgroundApplies
@@ -57,19 +71,7 @@ from kaito.workspace.machines import (
 )
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
-from kaito.workspace.objects import (
-    annotations_of,
-    condition_is,
-    get_path,
-    is_deleting,
-    is_owned_by,
-    meta,
-    name_of,
-    namespace_of,
-    stable_hash,
-    uid_of,
-    workspace_labels,
-)
+from kaito.workspace.objects import stable_hash, workspace_labels
 from kaito.workspace.podspec import manifest_hash, stamp_hash
 from kaito.workspace.podstatus import first_problem
 from kaito.workspace.presets import PresetSource, PresetWorkload
@@ -97,8 +99,6 @@ _log = structlog.get_logger("kaito.workspace")
 
 # How long our own status write may take to show up in the cache before we write it again.
 STALE_CACHE_WINDOW_SECONDS = 10.0
-
-Obj = dict[str, Any]
 
 
 class WorkspaceReconciler:
@@ -172,7 +172,7 @@ class WorkspaceReconciler:
                     workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
                 )
         await self._delete_owned(workspace)
-        if not condition_is(workspace, CONDITION_WORKSPACE_DELETING, "True"):
+        if not condition_is(conditions_of(workspace), CONDITION_WORKSPACE_DELETING, "True"):
             try:
                 await self._write_status(workspace, deleting_status(workspace, len(machines)))
             except ConflictError:
@@ -209,7 +209,7 @@ class WorkspaceReconciler:
         deletes: list[tuple[Kind, str, Coroutine[Any, Any, bool]]] = []
         for kind, target in targets:
             owned = self.cache.get(kind, ns, target)
-            if owned is None or not is_owned_by(owned, workspace) or is_deleting(owned):
+            if owned is None or not is_controlled_by(owned, workspace) or is_deleting(owned):
                 continue
             identity = f"{kind.kind}/{target}/{uid_of(owned)}"
             if identity in sent:
@@ -259,7 +259,7 @@ class WorkspaceReconciler:
     # -- the main pass ---------------------------------------------------------------------------------
 
     async def _sync(self, workspace: Mapping[str, Any]) -> Result | None:
-        is_tuning = workspace.get("tuning") is not None
+        is_tuning = as_workspace(workspace).get("tuning") is not None
         preset, preset_error = self._resolve_preset(workspace, is_tuning)
         # Services first, before any round trip: a ClusterIP is allocated one at a time, so in a burst of
         # new workspaces the Services are what everything ends up waiting for. They need neither the nodes
@@ -354,16 +354,18 @@ class WorkspaceReconciler:
     def _resolve_preset(
         self, workspace: Mapping[str, Any], is_tuning: bool
     ) -> tuple[PresetWorkload | None, str | None]:
-        spec = (workspace.get("tuning") if is_tuning else workspace.get("inference")) or {}
-        name = get_path(spec, "preset", "name")
+        ws = as_workspace(workspace)
+        tuning, inference = ws.get("tuning", {}), ws.get("inference", {})
+        name = (tuning if is_tuning else inference).get("preset", {}).get("name")
         if name:
-            preset = self.presets.preset(str(name))
+            preset = self.presets.preset(name)
             if preset is None:
                 return None, f"preset {name!r} is not in the catalog"
             if is_tuning and not preset.supports_tuning:
                 return None, f"preset {name!r} does not support tuning"
             return preset, None
-        if not is_tuning and spec.get("template"):
+        template: dict[str, Any] | None = inference.get("template")
+        if not is_tuning and template:
             return None, None
         return None, "the workspace names no preset" + ("" if is_tuning else " and no template")
 
@@ -427,15 +429,17 @@ class WorkspaceReconciler:
     def _candidate_nodes(self, workspace: Mapping[str, Any]) -> list[Obj]:
         """The nodes carrying the workspace's matchLabels, read from the cache's label index; the whole
         selector is tested on them by :func:`choose_nodes`."""
-        match = get_path(workspace, "resource", "labelSelector", "matchLabels")
+        match: dict[str, str] | None = (
+            as_workspace(workspace).get("resource", {}).get("labelSelector", {}).get("matchLabels")
+        )
         return self.cache.list(kinds.NODE, label_selector=dict(match) if match else None)
 
     async def _sync_nodes(
         self, workspace: Mapping[str, Any], preset: PresetWorkload | None, is_tuning: bool
     ) -> ResourceObservation:
         key = _key(workspace)
-        resource = workspace.get("resource") or {}
-        count = int(resource.get("count") or 1)
+        resource = as_workspace(workspace).get("resource", {})
+        count = resource.get("count", 1)
         settled = self.expectations.satisfied(key, self._machine_seen)
         machines = live_machines(self._machines(workspace))
         nodes = self._candidate_nodes(workspace)
@@ -461,7 +465,7 @@ class WorkspaceReconciler:
         in_flight = [m for m in machines if machine_node_name(m) not in qualified]
         shortfall = count - len(choice.selected) - len(in_flight)
         failure = next((f for f in map(machine_failure, in_flight) if f is not None), None)
-        instance_type = str(resource.get("instanceType") or "")
+        instance_type: str = resource.get("instanceType", "")
         # Machines on their way: those in the cache plus those created but not yet seen. One message for
         # all of them, so the condition does not change (and cost a status write) as the cache catches up.
         pending = {name_of(m) for m in in_flight} | self.expectations.pending_names(key)
@@ -507,7 +511,7 @@ class WorkspaceReconciler:
         storage = "0"
         if preset is not None:
             storage = preset.tuning_disk_storage if is_tuning else preset.disk_storage
-        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        instance = self.presets.instance_type(_instance_type(workspace))
         arch = instance.arch if instance is not None else "amd64"
         created: list[str] = []
         taken = {name_of(m) for m in self._machines(workspace)} | self.expectations.pending_names(key)
@@ -543,9 +547,9 @@ class WorkspaceReconciler:
         """Applies the workload; returns it and an error for status."""
         config_hash = ""
         settings: dict[str, str] = {}
-        config_name = get_path(workspace, "inference", "config")
+        config_name = as_workspace(workspace).get("inference", {}).get("config")
         if config_name:
-            config_map = self.cache.get(kinds.CONFIGMAP, namespace_of(workspace), str(config_name))
+            config_map = self.cache.get(kinds.CONFIGMAP, namespace_of(workspace), config_name)
             if config_map is None:
                 message = (
                     f"ConfigMap {config_name!r} (inference.config) not found in {namespace_of(workspace)}"
@@ -568,12 +572,12 @@ class WorkspaceReconciler:
             (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
         )
         stale = self.cache.get(other, namespace_of(workspace), name_of(workspace))
-        if stale is not None and is_owned_by(stale, workspace) and not is_deleting(stale):
+        if stale is not None and is_controlled_by(stale, workspace) and not is_deleting(stale):
             # The preset or node count switched between one and several nodes: the old kind must go.
             await self.client.delete(other, namespace_of(workspace), name_of(workspace))
         if not distributed:
             old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-            if old_headless is not None and is_owned_by(old_headless, workspace):
+            if old_headless is not None and is_controlled_by(old_headless, workspace):
                 await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
         workload = await self._apply(workspace, kind, desired)
         return workload, None
@@ -592,7 +596,11 @@ class WorkspaceReconciler:
         :mod:`kaito.workspace.background`), and an earlier failed apply of it is raised here."""
         observed = self.cache.get(kinds.SERVICE, namespace_of(desired), name_of(desired))
         digest = manifest_hash(desired)
-        if observed is not None and manifest_hash(observed) == digest and is_owned_by(observed, workspace):
+        if (
+            observed is not None
+            and manifest_hash(observed) == digest
+            and is_controlled_by(observed, workspace)
+        ):
             return True
         key = f"{namespace_of(desired)}/{name_of(desired)}"
         failure = self.services.take_failure(key, digest)
@@ -614,7 +622,7 @@ class WorkspaceReconciler:
         if (
             observed is not None
             and manifest_hash(observed) == manifest_hash(desired)
-            and is_owned_by(observed, workspace)
+            and is_controlled_by(observed, workspace)
         ):
             return observed
         result = await create_or_apply(
@@ -638,15 +646,15 @@ class WorkspaceReconciler:
         revision: int,
     ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
         ns = namespace_of(workspace)
-        tuning = workspace.get("tuning") or {}
-        user_config = tuning.get("config")
+        tuning = as_workspace(workspace).get("tuning", {})
+        user_config = tuning.get("config", "")
         config_map: Mapping[str, Any] | None = (
-            self.cache.get(kinds.CONFIGMAP, ns, str(user_config)) if user_config else None
+            self.cache.get(kinds.CONFIGMAP, ns, user_config) if user_config else None
         )
         if config_map is not None:
-            config_name = str(user_config)
+            config_name = user_config
         else:
-            source_name = str(user_config or default_config_template(str(tuning.get("method") or "")))
+            source_name = user_config or default_config_template(tuning.get("method", ""))
             source = self.cache.get(kinds.CONFIGMAP, self.config.release_namespace, source_name)
             if source is None:
                 where = (
@@ -659,7 +667,7 @@ class WorkspaceReconciler:
                 workspace, kinds.CONFIGMAP, stamp_hash(config_copy_manifest(workspace, source))
             )
             config_name = config_copy_name(workspace)
-        instance = self.presets.instance_type(str(get_path(workspace, "resource", "instanceType") or ""))
+        instance = self.presets.instance_type(_instance_type(workspace))
         gpus = instance.gpu_count if instance is not None else preset.tuning_gpu_count
         inputs = TuningInputs(
             preset=preset,
@@ -732,7 +740,7 @@ class WorkspaceReconciler:
                 change.reason,
                 f"{change.type}={change.status}: {change.message}",
             )
-        was_ready = condition_is(workspace, CONDITION_WORKSPACE_READY, "True")
+        was_ready = condition_is(conditions_of(workspace), CONDITION_WORKSPACE_READY, "True")
         now_ready = any(
             c["type"] == CONDITION_WORKSPACE_READY and c["status"] == "True"
             for c in status.get("conditions") or []
@@ -743,7 +751,12 @@ class WorkspaceReconciler:
 
 
 def _distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
-    return not get_path(workspace, "inference", "template") and is_distributed(workspace, preset)
+    template: dict[str, Any] | None = as_workspace(workspace).get("inference", {}).get("template")
+    return not template and is_distributed(workspace, preset)
+
+
+def _instance_type(workspace: Mapping[str, Any]) -> str:
+    return as_workspace(workspace).get("resource", {}).get("instanceType", "")
 
 
 def _key(workspace: Mapping[str, Any]) -> str:

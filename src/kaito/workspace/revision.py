@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kaito.runtime.objects import Obj, annotations_of, meta, name_of, namespace_of, owner_reference, uid_of
+from kaito.workspace.kinds import WORKSPACE
 from kaito.workspace.names import ANNOTATION_SPEC_HASH, LABEL_REVISION_WORKSPACE, MAX_REVISION_HISTORY
-from kaito.workspace.objects import Obj, annotations_of, name_of, namespace_of, owner_reference, stable_hash
+from kaito.workspace.objects import stable_hash
 
 
 def spec_of(workspace: Mapping[str, Any]) -> dict[str, Any]:
@@ -29,13 +31,9 @@ def revision_name(workspace: Mapping[str, Any], digest: str) -> str:
 def owned_revisions(
     workspace: Mapping[str, Any], revisions: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
-    uid = (workspace.get("metadata") or {}).get("uid")
+    uid = uid_of(workspace)
     return sorted(
-        (
-            r
-            for r in revisions
-            if any(ref.get("uid") == uid for ref in (r.get("metadata") or {}).get("ownerReferences") or [])
-        ),
+        (r for r in revisions if any(ref.get("uid") == uid for ref in meta(r).get("ownerReferences") or [])),
         key=lambda r: int(r.get("revision") or 0),
     )
 
@@ -49,7 +47,7 @@ def revision_manifest(workspace: Mapping[str, Any], digest: str, number: int) ->
             "namespace": namespace_of(workspace),
             "labels": {LABEL_REVISION_WORKSPACE: name_of(workspace)},
             "annotations": {ANNOTATION_SPEC_HASH: digest},
-            "ownerReferences": [owner_reference(workspace)],
+            "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "revision": number,
         "data": spec_of(workspace),

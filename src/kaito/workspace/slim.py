@@ -8,11 +8,8 @@ their pod template, which is two thirds of a Deployment's size in memory (13 of 
 
 from __future__ import annotations
 
-from typing import Any
-
 from kaito.runtime.informer import strip_managed_fields
-
-Object = dict[str, Any]
+from kaito.runtime.objects import Obj
 
 _META_KEYS = (
     "name",
@@ -27,12 +24,12 @@ _META_KEYS = (
 )
 
 
-def _slim_meta(obj: Object) -> Object:
+def _slim_meta(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     return {k: meta[k] for k in _META_KEYS if k in meta}
 
 
-def slim_node(obj: Object) -> Object:
+def slim_node(obj: Obj) -> Obj:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     return {
@@ -47,7 +44,7 @@ def slim_node(obj: Object) -> Object:
     }
 
 
-def slim_pod(obj: Object) -> Object:
+def slim_pod(obj: Obj) -> Obj:
     status = obj.get("status") or {}
     keep = ("phase", "reason", "message", "conditions", "containerStatuses", "initContainerStatuses")
     return {
@@ -59,7 +56,7 @@ def slim_pod(obj: Object) -> Object:
     }
 
 
-def slim_workload(obj: Object) -> Object:
+def slim_workload(obj: Obj) -> Obj:
     """A Deployment/StatefulSet/Job without its pod template (``spec.replicas`` and status stay)."""
     strip_managed_fields(obj)
     spec = obj.get("spec")
@@ -68,7 +65,7 @@ def slim_workload(obj: Object) -> Object:
     return obj
 
 
-def slim_revision(obj: Object) -> Object:
+def slim_revision(obj: Obj) -> Obj:
     """A ControllerRevision without its ``data`` (the spec snapshot): history is pruned by revision
     number and matched by the spec-hash annotation, so the snapshot itself is only for users to read."""
     strip_managed_fields(obj)

@@ -27,8 +27,9 @@ from kaito.api.constants import (
     STATE_RUNNING,
     STATE_SUCCEEDED,
 )
+from kaito.runtime.conditions import make_condition
+from kaito.runtime.objects import conditions_of, generation_of, get_path
 from kaito.workspace import names as n
-from kaito.workspace.objects import conditions_of, generation_of, get_path
 from kaito.workspace.podstatus import REASON_CONTAINER_FAILED, PodProblem
 
 
@@ -206,17 +207,13 @@ _VOLATILE_MESSAGE_REASONS = {"Unschedulable"}
 def _merge(
     old: Sequence[Mapping[str, Any]], desired: Sequence[Cond], generation: int, now: datetime
 ) -> list[dict[str, Any]]:
-    """metav1.Condition semantics: lastTransitionTime moves only when the status flips, so recomputing an
-    unchanged status yields an identical list (no write, no self-triggered hot loop)."""
+    """The desired conditions with metav1 semantics (:func:`make_condition`), so recomputing an unchanged
+    status yields an identical list (no write, no self-triggered hot loop)."""
     previous = {str(c.get("type")): c for c in old}
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     merged: list[dict[str, Any]] = []
     for cond in desired:
         before = previous.get(cond.type)
-        transition = stamp
         message = cond.message
-        if before is not None and before.get("status") == cond.status and before.get("lastTransitionTime"):
-            transition = str(before["lastTransitionTime"])
         if (
             before is not None
             and before.get("status") == cond.status
@@ -227,14 +224,15 @@ def _merge(
             # status each time one changes would be churn, not news.
             message = str(before.get("message") or message)
         merged.append(
-            {
-                "type": cond.type,
-                "status": cond.status,
-                "observedGeneration": generation,
-                "lastTransitionTime": transition,
-                "reason": cond.reason,
-                "message": message[:32768],
-            }
+            make_condition(
+                before,
+                cond.type,
+                cond.status,
+                now=now,
+                reason=cond.reason,
+                message=message,
+                observed_generation=generation,
+            )
         )
     return merged
 

@@ -16,6 +16,9 @@ from typing import Any
 import yaml
 
 from kaito.api.constants import TUNING_METHOD_QLORA
+from kaito.api.views import as_workspace
+from kaito.runtime.objects import Obj, get_path, name_of, namespace_of, owner_reference
+from kaito.workspace.kinds import WORKSPACE
 from kaito.workspace.names import (
     ANNOTATION_REVISION,
     ANNOTATION_SPEC_HASH,
@@ -23,7 +26,6 @@ from kaito.workspace.names import (
     MOUNT_DATA,
     MOUNT_RESULTS,
 )
-from kaito.workspace.objects import Obj, get_path, name_of, namespace_of, owner_reference
 from kaito.workspace.podspec import (
     gpu_resources,
     node_affinity,
@@ -66,7 +68,7 @@ def config_copy_manifest(workspace: Mapping[str, Any], source: Mapping[str, Any]
             "name": config_copy_name(workspace),
             "namespace": namespace_of(workspace),
             "labels": {"kaito.sh/workspace": name_of(workspace)},
-            "ownerReferences": [owner_reference(workspace)],
+            "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "data": dict(source.get("data") or {}),
     }
@@ -121,7 +123,7 @@ def _egress_env(inputs: TuningInputs) -> list[Obj]:
 
 def _input(workspace: Mapping[str, Any], inputs: TuningInputs) -> tuple[list[Obj], Obj, list[str]]:
     """Init containers that fill ``/mnt/data``, the data volume, and pull secrets for the input image."""
-    source = (workspace.get("tuning") or {}).get("input") or {}
+    source = as_workspace(workspace).get("tuning", {}).get("input", {})
     mount = {"name": "data-volume", "mountPath": MOUNT_DATA}
     if source.get("volumeSource"):
         return [], {"name": "data-volume", **source["volumeSource"]}, []
@@ -186,8 +188,8 @@ def _pusher(image: str, secret: str, inputs: TuningInputs) -> tuple[Obj, Obj]:
 
 
 def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
-    tuning = workspace.get("tuning") or {}
-    output = tuning.get("output") or {}
+    tuning = as_workspace(workspace).get("tuning", {})
+    output = tuning.get("output", {})
     preset = inputs.preset
     init, data_volume, input_secrets = _input(workspace, inputs)
     shm, shm_mount = shm_volume()
@@ -279,7 +281,7 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
             "namespace": namespace_of(workspace),
             "labels": {"kaito.sh/workspace": name_of(workspace)},
             "annotations": annotations,
-            "ownerReferences": [owner_reference(workspace)],
+            "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "spec": {
             "backoffLimit": 3,

@@ -3,7 +3,7 @@ cannot tell the difference, plus kwok's marker so that kwok keeps it Ready."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gpu_provisioner.cloudprovider.api.errors import InvalidRequestError
@@ -11,6 +11,8 @@ from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
 from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeInfo
 from gpu_provisioner.cloudprovider.api.request import NodeRequest, Taint, TaintEffect
 from gpu_provisioner.cloudprovider.naming import pool_name_for
+from kaito.runtime.objects import Obj, annotations_of, is_deleting, labels_of, name_of
+from kaito.runtime.timefmt import parse_time, rfc3339
 
 LABEL_PROVIDER = "gpu-provisioner.kaito.sh/provider"
 LABEL_PROVIDER_VALUE = "local"
@@ -60,7 +62,7 @@ def build_node(request: NodeRequest, info: InstanceTypeInfo, now: datetime | Non
             "annotations": {
                 KWOK_ANNOTATION: "fake",
                 ANNOTATION_MACHINE: request.name,
-                ANNOTATION_CREATED: (now or datetime.now(UTC)).isoformat(),
+                ANNOTATION_CREATED: rfc3339(now),
             },
         },
         "spec": {
@@ -72,31 +74,31 @@ def build_node(request: NodeRequest, info: InstanceTypeInfo, now: datetime | Non
     }
 
 
-def instance_from_node(node: Any) -> Instance:
-    """``node`` is a kubernetes_asyncio V1Node."""
-    meta = node.metadata
-    labels = dict(meta.labels or {})
-    annotations = dict(meta.annotations or {})
+def instance_from_node(node: Obj) -> Instance:
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    name = name_of(node)
+    labels = dict(labels_of(node))
+    annotations = annotations_of(node)
     taints: list[Taint] = []
-    for t in node.spec.taints or []:
-        if t.key == KWOK_TAINT.key:
+    for t in spec.get("taints") or []:
+        key, effect = t.get("key", ""), t.get("effect")
+        if key == KWOK_TAINT.key:
             continue
         try:
-            taints.append(Taint(key=t.key, value=t.value or "", effect=TaintEffect(t.effect)))
+            taints.append(Taint(key=key, value=t.get("value") or "", effect=TaintEffect(effect)))
         except ValueError as err:
-            raise InvalidRequestError(f"node {meta.name} has taint effect {t.effect!r}") from err
-    created = annotations.get(ANNOTATION_CREATED)
-    status = node.status
+            raise InvalidRequestError(f"node {name} has taint effect {effect!r}") from err
     return Instance(
-        name=labels.get("kubernetes.azure.com/agentpool", meta.name),
+        name=labels.get("kubernetes.azure.com/agentpool", name),
         machine_name=annotations.get(ANNOTATION_MACHINE),
-        provider_id=node.spec.provider_id,
+        provider_id=spec.get("providerID"),
         instance_type=labels.get("node.kubernetes.io/instance-type", ""),
-        state=InstanceState.DELETING if meta.deletion_timestamp else InstanceState.RUNNING,
-        capacity=dict((status.capacity if status else None) or {}),
-        allocatable=dict((status.allocatable if status else None) or {}),
+        state=InstanceState.DELETING if is_deleting(node) else InstanceState.RUNNING,
+        capacity=dict(status.get("capacity") or {}),
+        allocatable=dict(status.get("allocatable") or {}),
         labels=labels,
         taints=tuple(taints),
         tags={},
-        created_at=datetime.fromisoformat(created) if created else None,
+        created_at=parse_time(annotations.get(ANNOTATION_CREATED)),
     )

@@ -10,11 +10,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
+import aiohttp
 import structlog
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
 from tenacity import AsyncRetrying
 
 from gpu_provisioner.cloudprovider.api.errors import (
@@ -40,6 +39,9 @@ from gpu_provisioner.cloudprovider.local.node import (
 from gpu_provisioner.cloudprovider.metrics.registry import CloudProviderMetrics
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.cloudprovider.retry import RetrySettings, operation_retrying
+from kaito.runtime.client import ApiError, Client
+from kaito.runtime.client.kinds import NODE
+from kaito.runtime.objects import Obj, annotations_of, is_deleting, name_of
 
 T = TypeVar("T")
 PROVIDER_NAME = "local"
@@ -56,14 +58,14 @@ class _Pending:
 class LocalCloudProvider:
     def __init__(
         self,
-        api: k8s.ApiClient,
+        client: Client,
         metrics: CloudProviderMetrics,
         *,
         instance_types: InstanceTypeLookup | None = None,
         create_delay_s: float = 0.0,
         retry: RetrySettings | None = None,
     ) -> None:
-        self._core = k8s.CoreV1Api(api)
+        self._client = client
         self._metrics = metrics
         self._instance_types = instance_types or StaticInstanceTypes.azure_defaults()
         self._create_delay_s = create_delay_s
@@ -75,7 +77,7 @@ class LocalCloudProvider:
         return PROVIDER_NAME
 
     async def close(self) -> None:
-        # The ApiClient belongs to the caller.
+        # The client belongs to the caller (the manager).
         return None
 
     async def create(self, request: NodeRequest) -> Instance:
@@ -106,19 +108,19 @@ class LocalCloudProvider:
                 raise RetryableError(f"machine {request.name} was deleted while its node was being created")
         body = build_node(request, info)
         try:
-            node = await self._k8s("create node", lambda: self._core.create_node(body))  # type: ignore[arg-type]
+            node = await self._k8s("create node", lambda: self._client.create(NODE, body))
         except InstanceConflictError:
             # Created meanwhile by a concurrent call for the same Machine (or another process): adopt it.
             raced = await self._read_node(node_name)
             if raced is None:
                 raise RetryableError(f"node {node_name} conflicted on create but is gone") from None
             return self._adopt(raced, request.name)
-        logger.info("cloudprovider.created", provider_id=node.spec.provider_id)
+        logger.info("cloudprovider.created", provider_id=(node.get("spec") or {}).get("providerID"))
         return instance_from_node(node)
 
     async def get(self, machine_name: str) -> Instance:
         node = await self._read_node(node_name_for(machine_name))
-        if node is None or (node.metadata.annotations or {}).get(ANNOTATION_MACHINE) != machine_name:
+        if node is None or _machine_of(node) != machine_name:
             pending = self._pending.get(machine_name)
             if pending is not None and node is None:
                 return self._pending_instance(pending)
@@ -128,9 +130,9 @@ class LocalCloudProvider:
     async def list(self) -> list[Instance]:
         nodes = await self._k8s(
             "list nodes",
-            lambda: self._core.list_node(label_selector=f"{LABEL_PROVIDER}={LABEL_PROVIDER_VALUE}"),
+            lambda: self._client.list(NODE, label_selector=f"{LABEL_PROVIDER}={LABEL_PROVIDER_VALUE}"),
         )
-        found = [instance_from_node(n) for n in nodes.items]
+        found = [instance_from_node(n) for n in nodes.get("items") or []]
         listed = {i.machine_name for i in found}
         found += [self._pending_instance(p) for m, p in self._pending.items() if m not in listed]
         return found
@@ -144,28 +146,26 @@ class LocalCloudProvider:
         node = await self._read_node(node_name)
         if node is None:
             raise InstanceNotFoundError(f"no node for machine {machine_name}", code="NotFound")
-        if (node.metadata.annotations or {}).get(ANNOTATION_MACHINE) != machine_name:
+        if _machine_of(node) != machine_name:
             raise InstanceConflictError(
                 f"node {node_name} was not made by the local provider for machine {machine_name};"
                 " not deleting it"
             )
-        if node.metadata.deletion_timestamp:
+        if is_deleting(node):
             return
         # Not waiting for the Node to disappear: the termination controller's finalizer on it is only
         # removed after this call returns, so waiting here would deadlock.
-        try:
-            await self._k8s("delete node", lambda: self._core.delete_node(node_name))
-        except InstanceNotFoundError:
-            return
+        if not await self._k8s("delete node", lambda: self._client.delete(NODE, None, node_name)):
+            return  # gone meanwhile
         log.info("cloudprovider.deleted", machine=machine_name, node=node_name)
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def _adopt(self, node: Any, machine_name: str) -> Instance:
-        owner = (node.metadata.annotations or {}).get(ANNOTATION_MACHINE)
+    def _adopt(self, node: Obj, machine_name: str) -> Instance:
+        owner = _machine_of(node)
         if owner != machine_name:
             raise InstanceConflictError(
-                f"node {node.metadata.name} exists but belongs to {owner!r}, not machine {machine_name}",
+                f"node {name_of(node)} exists but belongs to {owner!r}, not machine {machine_name}",
                 code="NodeNameConflict",
             )
         return instance_from_node(node)
@@ -183,9 +183,9 @@ class LocalCloudProvider:
             created_at=pending.started,
         )
 
-    async def _read_node(self, name: str) -> Any:
+    async def _read_node(self, name: str) -> Obj | None:
         try:
-            return await self._k8s(f"read node {name}", lambda: self._core.read_node(name))
+            return await self._k8s(f"read node {name}", lambda: self._client.get(NODE, None, name))
         except InstanceNotFoundError:
             return None
 
@@ -197,23 +197,27 @@ class LocalCloudProvider:
             with attempt:
                 try:
                     return await call()
-                except ApiException as exc:
+                except ApiError as exc:
                     raise _classify(exc, what) from exc
-                except (OSError, TimeoutError) as exc:
+                except (OSError, TimeoutError, aiohttp.ClientError) as exc:
                     raise RetryableError(f"{what}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
 
 
-def _classify(exc: ApiException, what: str) -> CloudProviderError:
-    status = int(exc.status or 0)
+def _machine_of(node: Obj) -> str | None:
+    return annotations_of(node).get(ANNOTATION_MACHINE)
+
+
+def _classify(exc: ApiError, what: str) -> CloudProviderError:
+    status = exc.status
     text = f"{what}: {exc.status} {exc.reason}"
     if status == 404:
         return InstanceNotFoundError(text, code="NotFound")
     if status == 409:
         return InstanceConflictError(text, code="AlreadyExists")
     if status == 429:
-        headers: dict[str, str] = dict(exc.headers or {})
-        retry_after = headers.get("Retry-After")
+        # The apiserver puts its Retry-After header's value in the Status body too.
+        retry_after = (exc.body.get("details") or {}).get("retryAfterSeconds")
         return ThrottledError(text, retry_after=float(retry_after) if retry_after else None)
     if status == 403:
         # The "cloud" here is the apiserver itself, and a restarted apiserver denies everything until its

@@ -24,19 +24,11 @@ import structlog
 from gpu_provisioner.cloudprovider.api import Instance, InstanceNotFoundError, InstanceState
 from gpu_provisioner.cloudprovider.local import ANNOTATION_MACHINE, LABEL_PROVIDER
 from gpu_provisioner.cloudprovider.naming import pool_name_for
-from gpu_provisioner.controllers.machine.conditions import get_condition, parse_time
 from gpu_provisioner.controllers.machine.context import Deps
 from gpu_provisioner.controllers.machine.launch import GC_DELETE
 from gpu_provisioner.controllers.machine.launch import VERB as CREATE
 from gpu_provisioner.controllers.machine.objects import (
-    Object,
-    annotations_of,
-    created_at,
-    is_deleting,
     is_managed,
-    labels_of,
-    meta,
-    name_of,
     node_owner_machine,
     node_pool_name,
     provider_id_of,
@@ -52,6 +44,18 @@ from kaito.api.constants import (
     MACHINE_CONDITION_LAUNCHED,
     MACHINE_KIND,
 )
+from kaito.runtime.objects import (
+    Obj,
+    annotations_of,
+    conditions_of,
+    created_at,
+    find_condition,
+    is_deleting,
+    labels_of,
+    meta,
+    name_of,
+)
+from kaito.runtime.timefmt import parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +66,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _machine_ref(name: str) -> Object:
+def _machine_ref(name: str) -> Obj:
     """A stand-in to hang Events on for a Machine that no longer exists."""
     return {"apiVersion": MACHINE_API_VERSION, "kind": MACHINE_KIND, "metadata": {"name": name}}
 
@@ -72,7 +76,7 @@ LABEL_LOCAL_PROVIDER = LABEL_PROVIDER
 ANNOTATION_LOCAL_MACHINE = ANNOTATION_MACHINE
 
 
-def is_our_node(node: Object) -> bool:
+def is_our_node(node: Obj) -> bool:
     if node_owner_machine(node) is not None:
         return True
     labels = labels_of(node)
@@ -135,7 +139,7 @@ class GarbageCollector:
                     )
 
     async def _instances(
-        self, instances: list[Instance], machines: list[Object], nodes: list[Object], now: datetime
+        self, instances: list[Instance], machines: list[Obj], nodes: list[Obj], now: datetime
     ) -> None:
         deps = self.deps
         names = {name_of(m) for m in machines}
@@ -167,14 +171,14 @@ class GarbageCollector:
             # So that the node sweep of this same pass does not collect them a second time.
             self._collected_nodes.update(name_of(n) for n in orphans)
 
-    async def _machines(self, instances: list[Instance], machines: list[Object], now: datetime) -> None:
+    async def _machines(self, instances: list[Instance], machines: list[Obj], now: datetime) -> None:
         deps = self.deps
         have = {i.machine_name for i in instances if i.machine_name}
         for machine in machines:
             name = name_of(machine)
             if is_deleting(machine) or name in have or not status_of(machine).get("providerID"):
                 continue
-            launched = get_condition(status_of(machine), MACHINE_CONDITION_LAUNCHED)
+            launched = find_condition(conditions_of(machine), MACHINE_CONDITION_LAUNCHED)
             if launched is None or launched.get("status") != "True":
                 continue
             since = parse_time(launched.get("lastTransitionTime"))
@@ -196,7 +200,7 @@ class GarbageCollector:
             deps.termination_reasons[name] = REASON
             await deps.kube.delete_machine(name)
 
-    async def _nodes(self, machines: list[Object], nodes: list[Object], now: datetime) -> None:
+    async def _nodes(self, machines: list[Obj], nodes: list[Obj], now: datetime) -> None:
         deps = self.deps
         by_uid = {meta(m).get("uid") for m in machines}
         pools = {pool_name_for(name_of(m)) for m in machines} | {name_of(m) for m in machines}

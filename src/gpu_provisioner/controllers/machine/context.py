@@ -12,10 +12,10 @@ import structlog
 from gpu_provisioner.cloudprovider.api import CloudProvider
 from gpu_provisioner.controllers.kube.ports import KubeOps
 from gpu_provisioner.controllers.machine.backoff import KeyedBackoff
-from gpu_provisioner.controllers.machine.objects import Object, annotations_of, labels_of, name_of
 from gpu_provisioner.controllers.machine.settings import LifecycleSettings
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
+from kaito.runtime.objects import Obj, annotations_of, labels_of, name_of
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Deps:
 class Pass:
     """One reconcile: the Machine as read, the status and metadata being built, the requeue wanted."""
 
-    machine: Object
+    machine: Obj
     now: datetime
     status: dict[str, Any] = field(init=False)
     labels: dict[str, str] = field(init=False)
@@ -50,8 +50,8 @@ class Pass:
 
     def __post_init__(self) -> None:
         self.status = copy.deepcopy(self.machine.get("status") or {})
-        self.labels = labels_of(self.machine)
-        self.annotations = annotations_of(self.machine)
+        self.labels = dict(labels_of(self.machine))
+        self.annotations = dict(annotations_of(self.machine))
 
     @property
     def name(self) -> str:

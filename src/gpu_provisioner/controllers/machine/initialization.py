@@ -3,20 +3,14 @@ Machine asked for (the GPU above all) shows allocatable. Storage is exempt: no N
 
 from __future__ import annotations
 
-from gpu_provisioner.controllers.machine.conditions import is_true, set_condition
+from gpu_provisioner.controllers.machine.conditions import set_condition
 from gpu_provisioner.controllers.machine.context import Deps, Pass
-from gpu_provisioner.controllers.machine.objects import (
-    EPHEMERAL_TAINT_KEYS,
-    Object,
-    labels_of,
-    meta,
-    name_of,
-    node_is_ready,
-    node_taints,
-)
+from gpu_provisioner.controllers.machine.objects import EPHEMERAL_TAINT_KEYS, node_taints
 from gpu_provisioner.controllers.machine.request import expects_gpu
 from kaito.api.constants import LABEL_INITIALIZED, MACHINE_CONDITION_INITIALIZED
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.api.views import as_machine
+from kaito.runtime.objects import Obj, condition_is, labels_of, meta, name_of, node_is_ready
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -28,19 +22,20 @@ def _positive(value: object) -> bool:
         return False
 
 
-def not_initialized_reason(machine: Object, node: Object) -> tuple[str, str] | None:
+def not_initialized_reason(machine: Obj, node: Obj) -> tuple[str, str] | None:
     """(reason, message) why the Node is not initialized yet, or None when it is."""
     if not node_is_ready(node):
         return "NodeNotReady", f"node {name_of(node)} is not Ready"
     taints = node_taints(node)
-    for st in (machine.get("spec") or {}).get("startupTaints") or []:
-        if any(t.get("key") == st.get("key") and t.get("effect") == st.get("effect") for t in taints):
-            return "StartupTaintsExist", f"startup taint {st.get('key')} is still on the node"
+    spec = as_machine(machine).get("spec", {})
+    for st in spec.get("startupTaints", []):
+        if any(t.get("key") == st["key"] and t.get("effect") == st["effect"] for t in taints):
+            return "StartupTaintsExist", f"startup taint {st['key']} is still on the node"
     for t in taints:
         if t.get("key") in EPHEMERAL_TAINT_KEYS:
             return "KnownEphemeralTaintsExist", f"taint {t.get('key')} is still on the node"
     allocatable = (node.get("status") or {}).get("allocatable") or {}
-    requests = (((machine.get("spec") or {}).get("resources") or {}).get("requests")) or {}
+    requests = spec.get("resources", {}).get("requests", {})
     wanted = [r for r, q in requests.items() if r != "storage" and _positive(q)]
     if expects_gpu(machine) and GPU_RESOURCE not in wanted:
         wanted.append(GPU_RESOURCE)
@@ -50,8 +45,8 @@ def not_initialized_reason(machine: Object, node: Object) -> tuple[str, str] | N
     return None
 
 
-async def initialize(deps: Deps, p: Pass, nodes: list[Object]) -> bool:
-    if is_true(p.status, MACHINE_CONDITION_INITIALIZED):
+async def initialize(deps: Deps, p: Pass, nodes: list[Obj]) -> bool:
+    if condition_is(p.status.get("conditions"), MACHINE_CONDITION_INITIALIZED, "True"):
         return True
     node_name = p.status.get("nodeName")
     node = next((n for n in nodes if name_of(n) == node_name), None)
@@ -84,12 +79,12 @@ async def initialize(deps: Deps, p: Pass, nodes: list[Object]) -> bool:
     return True
 
 
-def node_health(p: Pass, nodes: list[Object]) -> tuple[str, str] | None:
+def node_health(p: Pass, nodes: list[Obj]) -> tuple[str, str] | None:
     """Why an initialized Machine's Node is not serving now (gone or NotReady), or None if it is.
 
     Initialized never flips back (as upstream's), so Ready carries this: the workspace controller and
     ``kubectl get machines`` see a lost node at once instead of a Machine that stays Ready forever."""
-    if not is_true(p.status, MACHINE_CONDITION_INITIALIZED):
+    if not condition_is(p.status.get("conditions"), MACHINE_CONDITION_INITIALIZED, "True"):
         return None
     node_name = p.status.get("nodeName")
     node = next((n for n in nodes if name_of(n) == node_name), None)

@@ -18,12 +18,12 @@ from gpu_provisioner.cloudprovider.api import (
     InvalidRequestError,
     RetryableError,
 )
-from gpu_provisioner.controllers.machine.conditions import get_condition, is_true, set_condition
+from gpu_provisioner.controllers.machine.conditions import set_condition
 from gpu_provisioner.controllers.machine.context import Deps, Pass
-from gpu_provisioner.controllers.machine.objects import meta
 from gpu_provisioner.controllers.machine.request import instance_type_of, node_request_for, requirement_labels
 from gpu_provisioner.controllers.operations import Outcome, Pending
 from kaito.api.constants import ANNOTATION_MACHINE_LINKED, LABEL_INSTANCE_TYPE, MACHINE_CONDITION_LAUNCHED
+from kaito.runtime.objects import condition_is, find_condition, meta
 
 ANNOTATION_FINAL_ERROR_GENERATION = "gpu-provisioner.kaito.sh/launch-failed-generation"
 VERB = "create"
@@ -51,7 +51,8 @@ def error_message(err: BaseException) -> str:
 
 async def launch(deps: Deps, p: Pass) -> bool:
     """Returns True once the Machine is launched (later stages may run)."""
-    if is_true(p.status, MACHINE_CONDITION_LAUNCHED) and p.status.get("providerID"):
+    launched = condition_is(p.status.get("conditions"), MACHINE_CONDITION_LAUNCHED, "True")
+    if launched and p.status.get("providerID"):
         return True
     generation = str(meta(p.machine).get("generation", ""))
     if p.annotations.get(ANNOTATION_FINAL_ERROR_GENERATION) == generation and not deps.tracker.running(
@@ -75,7 +76,7 @@ async def launch(deps: Deps, p: Pass) -> bool:
             return False
         deps.tracker.start(p.name, VERB, lambda: deps.provider.create(request))
         p.log.info("launching", instance_type=request.instance_type)
-        if get_condition(p.status, MACHINE_CONDITION_LAUNCHED) is None:
+        if find_condition(p.status.get("conditions"), MACHINE_CONDITION_LAUNCHED) is None:
             set_condition(
                 p.status,
                 MACHINE_CONDITION_LAUNCHED,

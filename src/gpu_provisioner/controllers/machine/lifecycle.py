@@ -12,18 +12,11 @@ from gpu_provisioner.controllers.machine.context import Deps, Pass
 from gpu_provisioner.controllers.machine.initialization import initialize, node_health
 from gpu_provisioner.controllers.machine.launch import launch
 from gpu_provisioner.controllers.machine.liveness import check_liveness
-from gpu_provisioner.controllers.machine.objects import (
-    Object,
-    annotations_of,
-    has_finalizer,
-    is_deleting,
-    is_managed,
-    labels_of,
-    meta,
-)
+from gpu_provisioner.controllers.machine.objects import has_finalizer, is_managed
 from gpu_provisioner.controllers.machine.registration import register
 from gpu_provisioner.controllers.machine.termination import finalize
 from kaito.api.constants import MACHINE_TERMINATION_FINALIZER
+from kaito.runtime.objects import Obj, annotations_of, is_deleting, labels_of, meta
 
 # How soon to look again when the cache has not yet caught up with our own last write.
 STALE_CACHE_RETRY = 0.2
@@ -33,7 +26,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _rv(obj: Object) -> str:
+def _rv(obj: Obj) -> str:
     return str(meta(obj).get("resourceVersion", ""))
 
 

@@ -4,15 +4,16 @@ last transition of the Registered condition, as upstream's."""
 
 from __future__ import annotations
 
-from gpu_provisioner.controllers.machine.conditions import get_condition, parse_time
 from gpu_provisioner.controllers.machine.context import Deps, Pass
 from kaito.api.constants import MACHINE_CONDITION_REGISTERED
+from kaito.runtime.objects import find_condition
+from kaito.runtime.timefmt import parse_time
 
 REASON = "liveness"
 
 
 async def check_liveness(deps: Deps, p: Pass) -> None:
-    cond = get_condition(p.status, MACHINE_CONDITION_REGISTERED)
+    cond = find_condition(p.status.get("conditions"), MACHINE_CONDITION_REGISTERED)
     if cond is None or cond.get("status") == "True":
         return
     since = parse_time(cond.get("lastTransitionTime"))

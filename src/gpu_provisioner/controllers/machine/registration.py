@@ -7,32 +7,23 @@ gone is recognisably ours for garbage collection.
 
 from __future__ import annotations
 
-from gpu_provisioner.controllers.machine.conditions import is_true, set_condition
+from gpu_provisioner.controllers.machine.conditions import set_condition
 from gpu_provisioner.controllers.machine.context import Deps, Pass
-from gpu_provisioner.controllers.machine.objects import (
-    Object,
-    labels_of,
-    meta,
-    name_of,
-    node_taints,
-    provider_id_of,
-    same_provider_id,
-)
+from gpu_provisioner.controllers.machine.objects import node_taints, provider_id_of, same_provider_id
 from kaito.api.constants import (
     LABEL_REGISTERED,
     MACHINE_API_VERSION,
     MACHINE_CONDITION_REGISTERED,
     MACHINE_KIND,
 )
+from kaito.runtime.objects import Obj, condition_is, labels_of, meta, name_of
 
 
-def nodes_with_provider_id(nodes: list[Object], provider_id: str | None) -> list[Object]:
+def nodes_with_provider_id(nodes: list[Obj], provider_id: str | None) -> list[Obj]:
     return [n for n in nodes if same_provider_id(provider_id_of(n), provider_id)]
 
 
-def node_patches_for(
-    machine: Object, node: Object, extra_labels: dict[str, str]
-) -> list[Object | list[Object]]:
+def node_patches_for(machine: Obj, node: Obj, extra_labels: dict[str, str]) -> list[Obj | list[Obj]]:
     """The patches giving ``node`` the Machine's labels, taints and ownership; empty if it has them.
 
     Labels and the ownerReference go in a strategic merge patch (ownerReferences merge by uid). Taints
@@ -44,7 +35,7 @@ def node_patches_for(
     label_changes = {k: v for k, v in wanted.items() if labels.get(k) != v}
     uid = meta(machine).get("uid")
     owned = any(r.get("uid") == uid for r in meta(node).get("ownerReferences") or [])
-    merge: Object = {}
+    merge: Obj = {}
     if label_changes:
         merge.setdefault("metadata", {})["labels"] = label_changes
     if uid and not owned:
@@ -57,7 +48,7 @@ def node_patches_for(
                 "blockOwnerDeletion": True,
             }
         ]
-    patches: list[Object | list[Object]] = [merge] if merge else []
+    patches: list[Obj | list[Obj]] = [merge] if merge else []
 
     current = node_taints(node)
     taints = list(current)
@@ -77,9 +68,10 @@ def node_patches_for(
     return patches
 
 
-async def register(deps: Deps, p: Pass, nodes: list[Object]) -> bool:
+async def register(deps: Deps, p: Pass, nodes: list[Obj]) -> bool:
     """Returns True once the Machine is registered."""
-    if is_true(p.status, MACHINE_CONDITION_REGISTERED) and p.status.get("nodeName"):
+    registered = condition_is(p.status.get("conditions"), MACHINE_CONDITION_REGISTERED, "True")
+    if registered and p.status.get("nodeName"):
         return True
     found = nodes_with_provider_id(nodes, p.status.get("providerID"))
     if not found:

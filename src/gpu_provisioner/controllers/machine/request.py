@@ -3,37 +3,39 @@
 from __future__ import annotations
 
 from gpu_provisioner.cloudprovider.api import InvalidRequestError, NodeRequest, Taint, TaintEffect
-from gpu_provisioner.controllers.machine.objects import Object, annotations_of, labels_of, name_of
 from kaito.api.constants import (
     ANNOTATION_NODE_IMAGE_FAMILY,
     LABEL_INSTANCE_TYPE,
     LABEL_MACHINE_TYPE,
 )
 from kaito.api.quantity import QuantityError, parse_quantity
+from kaito.api.views import as_machine
+from kaito.runtime.objects import Obj, annotations_of, labels_of, name_of
 
 _GIB = 1 << 30
 _IMAGE_FAMILIES = {"azurelinux": "AzureLinux", "ubuntu": "Ubuntu"}
 
 
-def instance_type_of(machine: Object) -> str | None:
+def instance_type_of(machine: Obj) -> str | None:
     """The first value of the ``node.kubernetes.io/instance-type In [...]`` requirement."""
-    for req in (machine.get("spec") or {}).get("requirements") or []:
-        if req.get("key") == LABEL_INSTANCE_TYPE and req.get("operator") == "In" and req.get("values"):
-            return str(req["values"][0])
+    for req in as_machine(machine).get("spec", {}).get("requirements", []):
+        values = req.get("values", [])
+        if req["key"] == LABEL_INSTANCE_TYPE and req["operator"] == "In" and values:
+            return values[0]
     return None
 
 
-def requirement_labels(machine: Object) -> dict[str, str]:
+def requirement_labels(machine: Obj) -> dict[str, str]:
     """Single-value ``In`` requirements become labels, as karpenter's PopulateMachineDetails does."""
     out: dict[str, str] = {}
-    for req in (machine.get("spec") or {}).get("requirements") or []:
-        values = req.get("values") or []
-        if req.get("operator") == "In" and len(values) == 1:
-            out[str(req["key"])] = str(values[0])
+    for req in as_machine(machine).get("spec", {}).get("requirements", []):
+        values = req.get("values", [])
+        if req["operator"] == "In" and len(values) == 1:
+            out[req["key"]] = values[0]
     return out
 
 
-def expects_gpu(machine: Object) -> bool:
+def expects_gpu(machine: Obj) -> bool:
     """Whether Initialized must wait for ``nvidia.com/gpu`` allocatable (upstream's gpu/cpu rule)."""
     machine_type = labels_of(machine).get(LABEL_MACHINE_TYPE)
     if machine_type:
@@ -41,8 +43,8 @@ def expects_gpu(machine: Object) -> bool:
     return "standard_n" in (instance_type_of(machine) or "").lower()
 
 
-def os_disk_gb(machine: Object) -> int | None:
-    storage = (((machine.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+def os_disk_gb(machine: Obj) -> int | None:
+    storage = as_machine(machine).get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
     if storage is None:
         return None
     try:
@@ -55,9 +57,9 @@ def os_disk_gb(machine: Object) -> int | None:
     return max(0, int(-(-size // _GIB)))
 
 
-def taints_of(machine: Object) -> tuple[Taint, ...]:
+def taints_of(machine: Obj) -> tuple[Taint, ...]:
     out: list[Taint] = []
-    for t in (machine.get("spec") or {}).get("taints") or []:
+    for t in as_machine(machine).get("spec", {}).get("taints", []):
         try:
             out.append(
                 Taint(key=str(t["key"]), value=str(t.get("value") or ""), effect=TaintEffect(t["effect"]))
@@ -67,7 +69,7 @@ def taints_of(machine: Object) -> tuple[Taint, ...]:
     return tuple(out)
 
 
-def image_family_of(machine: Object) -> str | None:
+def image_family_of(machine: Obj) -> str | None:
     raw = annotations_of(machine).get(ANNOTATION_NODE_IMAGE_FAMILY)
     if raw is None:
         return None
@@ -75,7 +77,7 @@ def image_family_of(machine: Object) -> str | None:
     return _IMAGE_FAMILIES.get(raw.lower(), "Ubuntu")
 
 
-def node_request_for(machine: Object) -> NodeRequest:
+def node_request_for(machine: Obj) -> NodeRequest:
     """Raises InvalidRequestError (final) for a Machine that can never be launched."""
     name = name_of(machine)
     instance_type = instance_type_of(machine)

@@ -19,11 +19,7 @@ from gpu_provisioner.controllers.machine.context import Deps, Pass
 from gpu_provisioner.controllers.machine.launch import VERB as CREATE
 from gpu_provisioner.controllers.machine.launch import error_message, error_reason
 from gpu_provisioner.controllers.machine.objects import (
-    Object,
     has_finalizer,
-    is_deleting,
-    meta,
-    name_of,
     node_owner_machine,
     node_pool_name,
     provider_id_of,
@@ -32,11 +28,12 @@ from gpu_provisioner.controllers.machine.objects import (
 )
 from gpu_provisioner.controllers.operations import Pending
 from kaito.api.constants import MACHINE_TERMINATION_FINALIZER
+from kaito.runtime.objects import Obj, is_deleting, meta, name_of
 
 VERB = "delete"
 
 
-def nodes_of_machine(machine: Object, nodes: list[Object]) -> list[Object]:
+def nodes_of_machine(machine: Obj, nodes: list[Obj]) -> list[Obj]:
     """Nodes backed by this Machine: same providerID, owned by it, or in its agent pool."""
     provider_id = status_of(machine).get("providerID")
     uid = meta(machine).get("uid")
@@ -53,7 +50,7 @@ def nodes_of_machine(machine: Object, nodes: list[Object]) -> list[Object]:
     return out
 
 
-async def delete_nodes(deps: Deps, nodes: list[Object]) -> None:
+async def delete_nodes(deps: Deps, nodes: list[Obj]) -> None:
     for node in nodes:
         if is_deleting(node):
             continue
@@ -67,7 +64,7 @@ async def delete_nodes(deps: Deps, nodes: list[Object]) -> None:
             deps.metrics.nodes_terminated.labels(deps.metrics.provider).inc()
 
 
-async def finalize(deps: Deps, p: Pass, nodes: list[Object]) -> None:
+async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
     if not has_finalizer(p.machine):
         return
     # Stop waiting on our create; the cloud side of it is cleaned up by the delete below.

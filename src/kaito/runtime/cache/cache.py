@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
 
@@ -13,8 +12,7 @@ from kaito.runtime.client.kind import Kind
 from kaito.runtime.informer.informer import Informer
 from kaito.runtime.informer.selector import LabelSelector
 from kaito.runtime.informer.store import NAMESPACE_INDEX, IndexFunc, Store, index_by_label
-
-Object = dict[str, Any]
+from kaito.runtime.objects import Obj
 
 _log = structlog.get_logger("kaito.runtime.cache")
 
@@ -23,7 +21,7 @@ LABEL_INDEX_PREFIX = "label:"
 LABEL_PAIRS_INDEX = "labels"
 
 
-def _label_pairs(obj: Object) -> list[str]:
+def _label_pairs(obj: Obj) -> list[str]:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return [f"{key}={value}" for key, value in labels.items()]
 
@@ -129,7 +127,7 @@ class Cache:
             raise KindNotCachedError(f"{kind} is not cached; register it with cache.informer(kind)")
         return informer
 
-    def get(self, kind: Kind, namespace: str | None, name: str) -> Object | None:
+    def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         """The cached object, or None. ``namespace`` is ignored for cluster-scoped kinds."""
         key = f"{namespace}/{name}" if kind.namespaced and namespace else name
         return self._store_of(kind).store.get(key)
@@ -141,7 +139,7 @@ class Cache:
         *,
         label_selector: str | dict[str, str] | LabelSelector | None = None,
         index: tuple[str, str] | None = None,
-    ) -> list[Object]:
+    ) -> list[Obj]:
         """Cached objects of ``kind``, optionally filtered by namespace, a label selector (string such as
         ``"app=x,tier!=db"`` or an equality dict) and an index lookup ``(index_name, value)``; built-in
         indexes are ``"namespace"`` and ``"owner"`` (owner UID)."""

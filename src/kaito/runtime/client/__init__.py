@@ -1,7 +1,7 @@
 """The dict-based Kubernetes client: kinds, discovery, CRUD/patch/apply/status, watch, typed helpers."""
 
 from kaito.runtime.client import kinds
-from kaito.runtime.client.client import Client, Object, PatchType, WatchEvent
+from kaito.runtime.client.client import Client, PatchType, WatchEvent
 from kaito.runtime.client.config import load_api_client
 from kaito.runtime.client.discovery import Discovery, UnknownKindError
 from kaito.runtime.client.errors import (
@@ -29,7 +29,6 @@ __all__ = [
     "InvalidError",
     "Kind",
     "NotFoundError",
-    "Object",
     "PatchType",
     "RequestStats",
     "TooManyRequestsError",

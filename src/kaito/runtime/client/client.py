@@ -18,6 +18,7 @@ from kaito.runtime.client.errors import ApiError, ConflictError, NotFoundError, 
 from kaito.runtime.client.kind import Kind
 from kaito.runtime.client.transport import RequestStats, Transport
 from kaito.runtime.metrics.registry import RuntimeMetrics
+from kaito.runtime.objects import Obj
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 
     M = TypeVar("M", bound=BaseModel)
 
-Object = dict[str, Any]
-Mutator = Callable[[Object], "Object | Awaitable[Object | None] | None"]
+Mutator = Callable[[Obj], "Obj | Awaitable[Obj | None] | None"]
 
 # Accept headers that make the apiserver return PartialObjectMetadata instead of full objects.
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
@@ -54,7 +54,7 @@ class WatchEvent:
     """One watch event: ``type`` is ADDED, MODIFIED, DELETED or BOOKMARK; ``object`` the raw dict."""
 
     type: str
-    object: Object
+    object: Obj
 
 
 class Client:
@@ -108,7 +108,7 @@ class Client:
     # -- helpers -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _ns(kind: Kind, namespace: str | None, obj: Object | None = None) -> str | None:
+    def _ns(kind: Kind, namespace: str | None, obj: Obj | None = None) -> str | None:
         if not kind.namespaced:
             return None
         ns = namespace or ((obj or {}).get("metadata") or {}).get("namespace")
@@ -117,26 +117,24 @@ class Client:
         return str(ns)
 
     @staticmethod
-    def _name(obj: Object) -> str:
+    def _name(obj: Obj) -> str:
         name = (obj.get("metadata") or {}).get("name")
         if not name:
             raise ValueError("object has no metadata.name")
         return str(name)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Object:
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Obj:
         result = await self.transport.request(method, path, **kwargs)
         return result if isinstance(result, dict) else {}
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    async def get(
-        self, kind: Kind, namespace: str | None, name: str, *, metadata_only: bool = False
-    ) -> Object:
+    async def get(self, kind: Kind, namespace: str | None, name: str, *, metadata_only: bool = False) -> Obj:
         """Reads one object live from the apiserver (reconcilers should read the cache instead)."""
         accept = METADATA_ACCEPT if metadata_only else "application/json"
         return await self._call("GET", kind.path(self._ns(kind, namespace), name), accept=accept)
 
-    async def get_or_none(self, kind: Kind, namespace: str | None, name: str) -> Object | None:
+    async def get_or_none(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         """Like :meth:`get` but returns None on 404."""
         try:
             return await self.get(kind, namespace, name)
@@ -153,14 +151,14 @@ class Client:
         resource_version: str | None = None,
         page_size: int | None = 500,
         metadata_only: bool = False,
-    ) -> Object:
+    ) -> Obj:
         """Lists objects, following ``continue`` tokens; returns ``{"items": [...], "metadata": {...}}`` with
         the list's ``resourceVersion``. ``namespace=None`` lists all namespaces of a namespaced kind."""
         path = kind.path(namespace if kind.namespaced else None)
         accept = METADATA_LIST_ACCEPT if metadata_only else "application/json"
-        items: list[Object] = []
+        items: list[Obj] = []
         cont: str | None = None
-        meta: Object = {}
+        meta: Obj = {}
         while True:
             query = {
                 "labelSelector": label_selector,
@@ -182,24 +180,24 @@ class Client:
     async def create(
         self,
         kind: Kind,
-        obj: Object,
+        obj: Obj,
         namespace: str | None = None,
         *,
         dry_run: bool = False,
         field_manager: str | None = None,
-    ) -> Object:
+    ) -> Obj:
         """POSTs ``obj`` (``apiVersion``/``kind`` are filled in from ``kind`` if missing)."""
         query = {"fieldManager": field_manager or self.field_manager, "dryRun": "All" if dry_run else None}
         return await self._call(
             "POST", kind.path(self._ns(kind, namespace, obj)), query=query, body=kind.stamp(obj)
         )
 
-    async def update(self, kind: Kind, obj: Object, *, subresource: str | None = None) -> Object:
+    async def update(self, kind: Kind, obj: Obj, *, subresource: str | None = None) -> Obj:
         """PUTs ``obj``; its ``metadata.resourceVersion`` makes this an optimistic-concurrency write (409)."""
         path = kind.path(self._ns(kind, None, obj), self._name(obj), subresource)
         return await self._call("PUT", path, query={"fieldManager": self.field_manager}, body=kind.stamp(obj))
 
-    async def update_status(self, kind: Kind, obj: Object) -> Object:
+    async def update_status(self, kind: Kind, obj: Obj) -> Obj:
         """PUTs the ``status`` subresource."""
         return await self.update(kind, obj, subresource="status")
 
@@ -208,12 +206,12 @@ class Client:
         kind: Kind,
         namespace: str | None,
         name: str,
-        patch: Object | builtins.list[Object],
+        patch: Obj | builtins.list[Obj],
         *,
         patch_type: PatchType = PatchType.MERGE,
         subresource: str | None = None,
         field_manager: str | None = None,
-    ) -> Object:
+    ) -> Obj:
         """PATCHes an object. ``patch_type`` defaults to JSON merge patch; strategic merge is refused for
         custom kinds because the apiserver answers 415."""
         if patch_type is PatchType.STRATEGIC and not kind.builtin:
@@ -227,23 +225,23 @@ class Client:
         kind: Kind,
         namespace: str | None,
         name: str,
-        patch: Object | builtins.list[Object],
+        patch: Obj | builtins.list[Obj],
         *,
         patch_type: PatchType = PatchType.MERGE,
-    ) -> Object:
+    ) -> Obj:
         """PATCHes the ``status`` subresource."""
         return await self.patch(kind, namespace, name, patch, patch_type=patch_type, subresource="status")
 
     async def apply(
         self,
         kind: Kind,
-        obj: Object,
+        obj: Obj,
         *,
         field_manager: str | None = None,
         force: bool = True,
         subresource: str | None = None,
         dry_run: bool = False,
-    ) -> Object:
+    ) -> Obj:
         """Server-side apply of the partial object ``obj`` (creates it if missing).
 
         ``force=True`` (the default, as the SSA docs recommend for controllers) takes ownership of
@@ -263,8 +261,8 @@ class Client:
         return await self._call("PATCH", path, query=query, body=body, content_type=str(PatchType.APPLY))
 
     async def apply_status(
-        self, kind: Kind, obj: Object, *, field_manager: str | None = None, force: bool = True
-    ) -> Object:
+        self, kind: Kind, obj: Obj, *, field_manager: str | None = None, force: bool = True
+    ) -> Obj:
         """Server-side apply of the ``status`` subresource."""
         return await self.apply(kind, obj, field_manager=field_manager, force=force, subresource="status")
 
@@ -276,13 +274,13 @@ class Client:
         *,
         propagation_policy: str | None = None,
         grace_period_seconds: int | None = None,
-        preconditions: Object | None = None,
+        preconditions: Obj | None = None,
     ) -> bool:
         """Deletes an object. Returns False if it was already gone (404 counts as success).
 
         ``propagation_policy``: ``"Foreground"``, ``"Background"`` or ``"Orphan"``;
         ``preconditions``: e.g. ``{"uid": ..., "resourceVersion": ...}``."""
-        body: Object = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
         if grace_period_seconds is not None:
@@ -304,7 +302,7 @@ class Client:
         *,
         status: bool = False,
         attempts: int = 5,
-    ) -> Object | None:
+    ) -> Obj | None:
         """Read-modify-write with bounded conflict retries (client-go ``RetryOnConflict``).
 
         Each attempt GETs the object live and calls ``mutate(obj)`` (sync or async), which edits ``obj``
@@ -385,7 +383,7 @@ class Client:
         """Resolves any apiVersion/kind through (cached) discovery."""
         return await self.discovery.resolve(api_version, kind)
 
-    async def kind_of(self, obj: Object) -> Kind:
+    async def kind_of(self, obj: Obj) -> Kind:
         """Resolves the :class:`Kind` of an object from its ``apiVersion``/``kind``."""
         return await self.kind_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
 
@@ -396,4 +394,4 @@ class Client:
         return TypedClient(self, kind, model)
 
 
-__all__ = ["ApiError", "Client", "Object", "PatchType", "WatchEvent"]
+__all__ = ["ApiError", "Client", "PatchType", "WatchEvent"]

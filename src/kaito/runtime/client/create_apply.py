@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kaito.runtime.client.client import Client, Object, PatchType, conflict_backoff
+from kaito.runtime.client.client import Client, PatchType, conflict_backoff
 from kaito.runtime.client.errors import AlreadyExistsError, ApiError, ConflictError, guarded_patch_conflict
 from kaito.runtime.client.kind import Kind
+from kaito.runtime.objects import Obj
 
 Entry = dict[str, Any]
 
@@ -94,8 +95,8 @@ async def adopt_for_apply(
 
 
 async def create_or_apply(
-    client: Client, kind: Kind, desired: Object, *, exists: bool, field_manager: str
-) -> Object:
+    client: Client, kind: Kind, desired: Obj, *, exists: bool, field_manager: str
+) -> Obj:
     """Creates ``desired`` with a POST when the caller's cache shows no such object (``exists=False``);
     otherwise, or when the cache was behind (409 AlreadyExists), applies it server-side after
     :func:`adopt_for_apply`. Either way the result is the live object."""

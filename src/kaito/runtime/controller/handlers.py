@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 import structlog
 
 from kaito.runtime.client.kind import Kind
 from kaito.runtime.controller.predicates import Predicate
 from kaito.runtime.controller.request import Request
+from kaito.runtime.objects import Obj
 from kaito.runtime.workqueue.queue import WorkQueue
 
-Object = dict[str, Any]
-Mapper = Callable[[Object], Iterable[Request]]
+Mapper = Callable[[Obj], Iterable[Request]]
 
 _log = structlog.get_logger("kaito.runtime.controller")
 
@@ -22,7 +21,7 @@ def owner_mapper(owner: Kind, controller_only: bool = True) -> Mapper:
     """Maps an owned object to its owner's Request (``Owns``). Owners match on group and kind; by default
     only the ownerReference with ``controller: true`` counts."""
 
-    def mapper(obj: Object) -> list[Request]:
+    def mapper(obj: Obj) -> list[Request]:
         meta = obj.get("metadata") or {}
         out: list[Request] = []
         for ref in meta.get("ownerReferences") or []:
@@ -40,7 +39,7 @@ def owner_mapper(owner: Kind, controller_only: bool = True) -> Mapper:
     return mapper
 
 
-def object_mapper(obj: Object) -> list[Request]:
+def object_mapper(obj: Obj) -> list[Request]:
     """Maps an object to its own Request (``For``)."""
     return [Request.for_object(obj)]
 
@@ -56,7 +55,7 @@ class EnqueueHandler:
         self.mapper = mapper
         self.predicates = tuple(predicates)
 
-    def _enqueue(self, *objs: Object) -> None:
+    def _enqueue(self, *objs: Obj) -> None:
         seen: set[Request] = set()
         for obj in objs:
             try:
@@ -69,14 +68,14 @@ class EnqueueHandler:
                     seen.add(req)
                     self.queue.add(req)
 
-    def on_add(self, obj: Object, is_initial_list: bool) -> None:
+    def on_add(self, obj: Obj, is_initial_list: bool) -> None:
         if all(p.create(obj) for p in self.predicates):
             self._enqueue(obj)
 
-    def on_update(self, old: Object, new: Object) -> None:
+    def on_update(self, old: Obj, new: Obj) -> None:
         if all(p.update(old, new) for p in self.predicates):
             self._enqueue(old, new)
 
-    def on_delete(self, obj: Object) -> None:
+    def on_delete(self, obj: Obj) -> None:
         if all(p.delete(obj) for p in self.predicates):
             self._enqueue(obj)

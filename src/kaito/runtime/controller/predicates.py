@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from kaito.runtime.informer.selector import LabelSelector
+from kaito.runtime.objects import Obj
 
-Object = dict[str, Any]
 
-
-def _meta(obj: Object) -> Object:
+def _meta(obj: Obj) -> Obj:
     meta = obj.get("metadata")
     return meta if isinstance(meta, dict) else {}
 
@@ -24,9 +22,9 @@ def _meta(obj: Object) -> Object:
 class Predicate:
     """Decides per event whether it reaches the work queue. Each hook returns True to let it through."""
 
-    create: Callable[[Object], bool] = lambda obj: True
-    update: Callable[[Object, Object], bool] = lambda old, new: True
-    delete: Callable[[Object], bool] = lambda obj: True
+    create: Callable[[Obj], bool] = lambda obj: True
+    update: Callable[[Obj, Obj], bool] = lambda old, new: True
+    delete: Callable[[Obj], bool] = lambda obj: True
 
     def __and__(self, other: Predicate) -> Predicate:
         return and_(self, other)
@@ -68,16 +66,16 @@ def label_selector(selector: str | Mapping[str, str]) -> Predicate:
     """Passes events of objects matching ``selector`` (for updates: if old or new matches)."""
     sel = LabelSelector.parse(selector)
 
-    def match(obj: Object) -> bool:
+    def match(obj: Obj) -> bool:
         return sel.matches(_meta(obj).get("labels"))
 
     return Predicate(create=match, update=lambda old, new: match(old) or match(new), delete=match)
 
 
 def custom(
-    create: Callable[[Object], bool] | None = None,
-    update: Callable[[Object, Object], bool] | None = None,
-    delete: Callable[[Object], bool] | None = None,
+    create: Callable[[Obj], bool] | None = None,
+    update: Callable[[Obj, Obj], bool] | None = None,
+    delete: Callable[[Obj], bool] | None = None,
 ) -> Predicate:
     """A predicate from functions; hooks not given pass everything."""
     return Predicate(

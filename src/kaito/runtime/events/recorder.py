@@ -15,16 +15,14 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from kaito.runtime.client import kinds
 from kaito.runtime.client.client import Client
 from kaito.runtime.client.errors import NotFoundError
+from kaito.runtime.objects import Obj
 from kaito.runtime.timefmt import rfc3339
-
-Object = dict[str, Any]
 
 _log = structlog.get_logger("kaito.runtime.events")
 
@@ -69,11 +67,11 @@ class EventRecorder:
         self.max_tracked = max_tracked
         self.dropped = 0
         self.written = 0
-        self._pending: asyncio.Queue[tuple[Object, str, str, str]] = asyncio.Queue(max_pending)
+        self._pending: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(max_pending)
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
-    def event(self, obj: Object, event_type: str, reason: str, message: str) -> None:
+    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
         """Queues an Event about ``obj`` (``event_type``: ``"Normal"`` or ``"Warning"``). Never blocks."""
         if event_type not in (NORMAL, WARNING):
             raise ValueError(f"event type must be Normal or Warning, not {event_type!r}")
@@ -85,7 +83,7 @@ class EventRecorder:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name=f"events:{self.component}")
 
-    def eventf(self, obj: Object, event_type: str, reason: str, fmt: str, *args: object) -> None:
+    def eventf(self, obj: Obj, event_type: str, reason: str, fmt: str, *args: object) -> None:
         """:meth:`event` with ``fmt % args`` as the message."""
         self.event(obj, event_type, reason, fmt % args if args else fmt)
 
@@ -114,7 +112,7 @@ class EventRecorder:
             finally:
                 self._pending.task_done()
 
-    async def write(self, obj: Object, event_type: str, reason: str, message: str) -> Object:
+    async def write(self, obj: Obj, event_type: str, reason: str, message: str) -> Obj:
         """Writes (or aggregates) one Event now and returns it."""
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
@@ -145,7 +143,7 @@ class EventRecorder:
                 self.written += 1
                 return result
         name = f"{involved['name'] or 'object'}.{uuid.uuid4().hex[:16]}"
-        body: Object = {
+        body: Obj = {
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": {k: v for k, v in involved.items() if v},
             "reason": reason,

@@ -39,14 +39,14 @@ from kaito.runtime.informer.store import (
     index_by_namespace,
     index_by_owner,
 )
+from kaito.runtime.objects import Obj
 
-Object = dict[str, Any]
-Transform = Callable[[Object], Object]
+Transform = Callable[[Obj], Obj]
 
 _log = structlog.get_logger("kaito.runtime.informer")
 
 
-def strip_managed_fields(obj: Object) -> Object:
+def strip_managed_fields(obj: Obj) -> Obj:
     """The default transform: drops ``metadata.managedFields``, often the largest part of an object."""
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "managedFields" in meta:
@@ -54,7 +54,7 @@ def strip_managed_fields(obj: Object) -> Object:
     return obj
 
 
-def _rv(obj: Object) -> str:
+def _rv(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
@@ -214,7 +214,7 @@ class Informer:
         except Exception:
             self._log.exception("event handler failed")
 
-    def _prepare(self, obj: Object) -> Object:
+    def _prepare(self, obj: Obj) -> Obj:
         return self.transform(obj) if self.transform is not None else obj
 
     async def _list_and_sync(self) -> None:
@@ -228,12 +228,12 @@ class Informer:
         )
         self.relists += 1
         self._events_since_list = 0
-        fresh: dict[str, Object] = {}
+        fresh: dict[str, Obj] = {}
         for item in result["items"]:
             obj = self._prepare(item)
             fresh[object_key(obj)] = obj
         initial = not self.has_synced
-        old_items: dict[str, Object | None] = dict(self.store.snapshot())
+        old_items: dict[str, Obj | None] = dict(self.store.snapshot())
         self.store.replace(fresh)
         self.resource_version = str((result.get("metadata") or {}).get("resourceVersion", ""))
         for key, obj in fresh.items():
