@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from azure.core.credentials_async import AsyncTokenCredential
@@ -23,7 +23,7 @@ from gpu_provisioner.controllers import LifecycleSettings, Provisioner, add_to_m
 from gpu_provisioner.controllers.kube import MACHINE
 from gpu_provisioner.options import Options, parse_options
 from kaito.catalog import CatalogError, load_catalog
-from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, ManagerOptions, configure_logging
+from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, configure_logging
 from kaito.runtime.client.config import load_api_client
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 
@@ -90,18 +90,12 @@ async def build_app(
 
     ``credential`` and ``aks_config`` replace the ones built from the environment and flags (tests use
     them to point the real Azure SDK at an ARM emulator)."""
-    api_client = await load_api_client(opts.kubeconfig)
+    api_client = await load_api_client(opts.manager.kubeconfig)
     try:
         mgr = Manager(
-            ManagerOptions(
+            replace(
+                opts.manager,
                 api_client=api_client,
-                metrics_bind_address=opts.metrics_bind_address,
-                health_probe_bind_address=opts.health_probe_bind_address,
-                leader_elect=opts.leader_elect,
-                leader_election_id=opts.leader_election_id,
-                leader_election_namespace=opts.leader_election_namespace,
-                qps=opts.kube_api_qps,
-                burst=opts.kube_api_burst,
                 field_manager=FIELD_MANAGER,
                 handle_signals=handle_signals,
                 cache=CacheOptions(
@@ -136,7 +130,7 @@ async def serve(opts: Options) -> int:
     log.info(
         "starting gpu-provisioner",
         provider=opts.provider,
-        leader_elect=opts.leader_elect,
+        leader_elect=opts.manager.leader_elect,
         registration_ttl=opts.machine_registration_ttl,
         gc_grace_period=opts.gc_grace_period,
     )
