@@ -43,6 +43,7 @@ manifests: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
+	PYTHONPATH=src $(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy --strict src
 
 include presets/Makefile.inc

@@ -18,11 +18,10 @@ from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider import CloudProvider, CloudProviderMetrics, build_cloud_provider
 from gpu_provisioner.cloudprovider.aks import AKSConfig
-from gpu_provisioner.cloudprovider.api import InstanceTypeInfo, InstanceTypeLookup, StaticInstanceTypes
 from gpu_provisioner.controllers import LifecycleSettings, Provisioner, add_to_manager
 from gpu_provisioner.controllers.kube import MACHINE
+from gpu_provisioner.instancetypes import catalog_instance_types
 from gpu_provisioner.options import Options, parse_options
-from kaito.catalog import CatalogError, load_catalog
 from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, configure_logging
 from kaito.runtime.client.config import load_api_client
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
@@ -41,33 +40,6 @@ class App:
     async def close(self) -> None:
         await self.provider.close()
         await self.api_client.close()
-
-
-def catalog_instance_types() -> InstanceTypeLookup:
-    """KAITO's catalog for GPU facts, behind the cloud layer's table (which also knows CPU/memory and the
-    CPU-only SKUs the catalog omits)."""
-    fallback = StaticInstanceTypes.azure_defaults()
-    try:
-        catalog = load_catalog()
-    except (CatalogError, OSError) as err:
-        log.warning("instance-type catalog unavailable; using the built-in table", error=str(err))
-        return fallback
-
-    def lookup(name: str) -> InstanceTypeInfo | None:
-        known = fallback(name)
-        if known is not None:
-            return known
-        sku = catalog.instance_type(name)
-        if sku is None:
-            return None
-        return InstanceTypeInfo(
-            name=sku.name,
-            gpu_count=sku.gpu_count,
-            gpu_memory_gib=sku.total_gpu_memory_bytes >> 30,
-            gpu_model=sku.gpu_model,
-        )
-
-    return lookup
 
 
 def settings_from(opts: Options) -> LifecycleSettings:

@@ -7,7 +7,7 @@ except creates still sleeping out their delay (reported as Creating by get/list)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from gpu_provisioner.cloudprovider.api.errors import (
     UnauthorizedError,
 )
 from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
-from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup, StaticInstanceTypes
+from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup
 from gpu_provisioner.cloudprovider.api.request import NodeRequest
 from gpu_provisioner.cloudprovider.local.node import (
     ANNOTATION_MACHINE,
@@ -35,11 +35,14 @@ from gpu_provisioner.cloudprovider.local.node import (
     LABEL_PROVIDER_VALUE,
     build_node,
     instance_from_node,
+    is_local_node,
+    machine_of_node,
     node_name_for,
 )
 from gpu_provisioner.cloudprovider.metrics.registry import CloudProviderMetrics
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.cloudprovider.retry import RetrySettings, operation_retrying
+from gpu_provisioner.instancetypes import catalog_instance_types
 
 T = TypeVar("T")
 PROVIDER_NAME = "local"
@@ -65,7 +68,7 @@ class LocalCloudProvider:
     ) -> None:
         self._core = k8s.CoreV1Api(api)
         self._metrics = metrics
-        self._instance_types = instance_types or StaticInstanceTypes.azure_defaults()
+        self._instance_types = instance_types or catalog_instance_types()
         self._create_delay_s = create_delay_s
         self._retry = retry or RetrySettings()
         self._pending: dict[str, _Pending] = {}
@@ -73,6 +76,12 @@ class LocalCloudProvider:
     @property
     def name(self) -> str:
         return PROVIDER_NAME
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        return is_local_node(node)
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        return machine_of_node(node)
 
     async def close(self) -> None:
         # The ApiClient belongs to the caller.
