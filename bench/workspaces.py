@@ -3,6 +3,11 @@
 Not a test: it prints figures, one line a run, in a shape that compares across commits::
 
     workspaces N=200 ready_s=… floor_s=… ratio=… delete_s=… rest_writes=… reconcile_errors=… rss_mib=…
+      webhook=on   (one line)
+
+The controller runs as the shipped manifests run it: leader election on, the admission webhook on (every
+Workspace create goes through it), release namespace kaito-system. Being a local process, its webhook is
+reached by URL rather than through the Service.
 
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
@@ -41,6 +46,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from kaito.catalog import load_catalog  # noqa: E402
+from kaito.webhook.configuration import CONFIGURATION_NAME, WEBHOOK_PATH  # noqa: E402
 from kaito.workspace.catalog_source import CatalogPresets  # noqa: E402
 from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest  # noqa: E402
 
@@ -56,6 +62,8 @@ NAMESPACE = os.environ.get("BENCH_NAMESPACE", f"bench-{int(time.time())}")
 # one floor and one run can put the ratio anywhere from 1.1 to 1.7; the line reports the medians.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = 32
+# Where the manifests run the controller (its Lease, webhook certificate Secret, tuning templates).
+SYSTEM_NAMESPACE = "kaito-system"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -236,6 +244,11 @@ class Bench:
         if not PROVISION:
             with contextlib.suppress(ApiException):
                 await self.core.delete_collection_node(label_selector="kaito.sh/bench=true")
+        # It points at the stopped controller's port and fails closed: it would refuse every later Workspace.
+        with contextlib.suppress(ApiException):
+            await k8s.AdmissionregistrationV1Api(self.api).delete_validating_webhook_configuration(
+                CONFIGURATION_NAME
+            )
 
     async def setup(self) -> None:
         await self.quiesce()
@@ -598,7 +611,7 @@ def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[s
     """The workspace controller (and in provision mode the gpu-provisioner), ready; returns the processes
     and the controller's metrics port."""
     bindir = Path(sys.executable).parent
-    metrics_port, probe_port = free_port(), free_port()
+    metrics_port, probe_port, webhook_port = free_port(), free_port(), free_port()
     os.environ.setdefault("BENCH_MEMPROFILE_OUT", str(logs / "memprofile.txt"))
     controller_cmd = (
         [sys.executable, str(REPO / "bench" / "memprofile.py")]
@@ -610,10 +623,13 @@ def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[s
             [
                 *controller_cmd,
                 f"--kubeconfig={kubeconfig}",
-                "--leader-elect=false",
+                "--leader-elect=true",
+                f"--release-namespace={SYSTEM_NAMESPACE}",
                 f"--metrics-bind-address=127.0.0.1:{metrics_port}",
                 f"--health-probe-bind-address=127.0.0.1:{probe_port}",
-                "--enable-webhook=false",
+                "--enable-webhook=true",
+                f"--webhook-port={webhook_port}",
+                f"--webhook-url=https://127.0.0.1:{{port}}{WEBHOOK_PATH}",
                 "--extra-toleration=kwok.x-k8s.io/node:NoSchedule",
                 "--log-format=json",
                 *os.environ.get("BENCH_CONTROLLER_ARGS", "").split(),
@@ -713,7 +729,7 @@ async def main() -> None:
             f"delete_s={statistics.median(r.delete_s for r in rounds):.1f} "
             f"rest_writes={rounds[-1].rest_writes} "
             f"reconcile_errors={sum(r.reconcile_errors for r in rounds)} "
-            f"rss_mib={max(r.rss_mib for r in rounds):.0f}{mode}",
+            f"rss_mib={max(r.rss_mib for r in rounds):.0f} webhook=on{mode}",
             flush=True,
         )
     finally:
