@@ -44,7 +44,7 @@ manifests: venv
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
 	PYTHONPATH=src $(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/mypy --strict src tests bench conftest.py
 
 include presets/Makefile.inc
 
