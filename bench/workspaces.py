@@ -6,8 +6,8 @@ Not a test: it prints figures, one line a run, in a shape that compares across c
       webhook=on   (one line)
 
 The controller runs as the shipped manifests run it: the admission webhook on (every Workspace create goes
-through it), release namespace kaito-system. Being a local process, its webhook is reached by URL rather
-than through the Service; and leader election is off (see ``start_controllers``).
+through it), release namespace kaito-system. Being a local process, its webhook is reached by URL
+(``WEBHOOK_URL``) rather than through the Service; and leader election is off (see ``start_controllers``).
 
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
@@ -548,9 +548,13 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def start_process(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     fh = log_path.open("wb")
-    return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+    return subprocess.Popen(
+        cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **(env or {})}
+    )
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -635,12 +639,13 @@ def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[s
                 f"--health-probe-bind-address=127.0.0.1:{probe_port}",
                 "--enable-webhook=true",
                 f"--webhook-port={webhook_port}",
-                f"--webhook-url=https://127.0.0.1:{{port}}{WEBHOOK_PATH}",
                 "--extra-toleration=kwok.x-k8s.io/node:NoSchedule",
                 "--log-format=json",
                 *os.environ.get("BENCH_CONTROLLER_ARGS", "").split(),
             ],
             logs / f"workspace-controller-{number}.log",
+            # The apiserver reaches a controller run as a local process by URL, not through the Service.
+            env={"WEBHOOK_URL": f"https://127.0.0.1:{{port}}{WEBHOOK_PATH}"},
         )
     ]
     if PROVISION:

@@ -11,7 +11,6 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
@@ -119,14 +118,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also serve the validating admission webhook",
     )
     add_flag(p, "--webhook-port", env=("WEBHOOK_PORT",), type=int, default=9443, help="webhook listener")
-    add_flag(
-        p,
-        "--webhook-url",
-        env=("WEBHOOK_URL",),
-        default="",
-        help="point the webhook configuration at this URL ({port}: the webhook port) instead of the "
-        "Service, for a controller the apiserver reaches directly (one run as a local process)",
-    )
     p.add_argument(
         "--extra-toleration",
         type=_toleration,
@@ -181,9 +172,6 @@ def _webhook_runnable(
         config = WebhookConfig.from_env(args.release_namespace)
         config.port = args.webhook_port
         config.egress = args.egress_allow
-        if args.webhook_url:
-            config.url = args.webhook_url
-            config.cert_hosts = [urlsplit(args.webhook_url.format(port=args.webhook_port)).hostname or ""]
         server = WebhookServer(api, catalog, config, metrics=WebhookMetrics(registry))
         created(server)
         try:

@@ -74,15 +74,20 @@ class WebhookConfig:
 
     @classmethod
     def from_env(cls, namespace: str | None = None) -> WebhookConfig:
-        """``WEBHOOK_PORT``, ``WEBHOOK_SERVICE``, ``WEBHOOK_SECRET``, ``SYSTEM_NAMESPACE`` as upstream."""
+        """``WEBHOOK_PORT``, ``WEBHOOK_SERVICE``, ``WEBHOOK_SECRET``, ``SYSTEM_NAMESPACE`` as upstream.
+
+        ``WEBHOOK_URL`` (may contain ``{port}``) serves by URL instead of the Service, for an apiserver
+        on the same host as the controller (the local cluster)."""
         ns = namespace or os.environ.get("SYSTEM_NAMESPACE", "kaito-system")
         port = int(os.environ.get("WEBHOOK_PORT", str(DEFAULT_PORT)))
+        url = os.environ.get("WEBHOOK_URL") or None
         service = ServiceRef(namespace=ns, name=os.environ.get("WEBHOOK_SERVICE", "kaito-workspace-webhook"))
         return cls(
             namespace=ns,
             port=port,
             secret_name=os.environ.get("WEBHOOK_SECRET", DEFAULT_SECRET),
-            service=service,
+            service=None if url else service,
+            url=url,
             manage_configuration=os.environ.get("WEBHOOK_MANAGE_CONFIGURATION", "true").lower() == "true",
         )
 
