@@ -13,7 +13,7 @@ from kaito.api import (
     find_condition,
     set_condition,
 )
-from tests.api.conftest import inference, seed
+from tests.api.samples import inference, seed
 
 
 def test_seed_round_trips() -> None:

@@ -1,4 +1,4 @@
-"""Reconcile log lines carry controller/key/reconcile_id; flags map to options; event aggregation."""
+"""Reconcile log lines carry controller/key/reconcile_id; event aggregation."""
 
 from __future__ import annotations
 

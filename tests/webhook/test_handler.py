@@ -11,7 +11,7 @@ from kubernetes_asyncio import client as k8s
 
 from kaito.catalog import Catalog
 from kaito.webhook import WEBHOOK_PATH, WebhookConfig, WebhookServer
-from tests.api.conftest import inference
+from tests.api.samples import inference
 
 
 @pytest.fixture

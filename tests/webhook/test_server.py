@@ -22,8 +22,8 @@ from e2e.cluster import LocalCluster
 from kaito.catalog import load_catalog
 from kaito.webhook import CONFIGURATION_NAME, WebhookConfig, WebhookServer, delete_configuration
 from tests.api.cluster_support import apply, install_crds
-from tests.api.conftest import inference, seed
-from tests.api.test_tuning_config import QLORA
+from tests.api.samples import inference, seed
+from tests.webhook.test_tuning_config import QLORA
 
 pytestmark = pytest.mark.cluster
 
