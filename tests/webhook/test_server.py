@@ -126,7 +126,7 @@ DENIED: list[tuple[str, Callable[[], dict[str, Any]], list[str]]] = [
     (
         "ssrf-url",
         lambda: _with(seed, lambda o: o["tuning"]["input"].update(urls=["http://169.254.169.254/latest"])),
-        ["tuning.input.urls[0]:", "link-local"],
+        ["tuning.input.urls[0]:", "cloud metadata or host endpoint"],
     ),
     (
         "missing-tuning-configmap",
