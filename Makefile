@@ -43,7 +43,8 @@ manifests: venv
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e hack bench conftest.py
-	$(VENV)/bin/mypy --strict src
+	PYTHONPATH=src $(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy --strict src tests bench conftest.py
 
 include presets/Makefile.inc
 

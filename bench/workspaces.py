@@ -3,6 +3,11 @@
 Not a test: it prints figures, one line a run, in a shape that compares across commits::
 
     workspaces N=200 ready_s=… floor_s=… ratio=… delete_s=… rest_writes=… reconcile_errors=… rss_mib=…
+      webhook=on   (one line)
+
+The controller runs as the shipped manifests run it: the admission webhook on (every Workspace create goes
+through it), release namespace kaito-system. Being a local process, its webhook is reached by URL
+(``WEBHOOK_URL``) rather than through the Service; and leader election is off (see ``start_controllers``).
 
 Environment: ``BENCH_N`` (default 200), ``BENCH_REST_S`` (idle window, default 120),
 ``BENCH_PROVISION=1`` (no pre-made nodes: the gpu-provisioner's local provider makes them),
@@ -41,6 +46,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from kaito.catalog import load_catalog  # noqa: E402
+from kaito.webhook.configuration import CONFIGURATION_NAME, WEBHOOK_PATH  # noqa: E402
 from kaito.workspace.catalog_source import CatalogPresets  # noqa: E402
 from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest  # noqa: E402
 
@@ -56,6 +62,8 @@ NAMESPACE = os.environ.get("BENCH_NAMESPACE", f"bench-{int(time.time())}")
 # one floor and one run can put the ratio anywhere from 1.1 to 1.7; the line reports the medians.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = 32
+# Where the manifests run the controller (its Lease, webhook certificate Secret, tuning templates).
+SYSTEM_NAMESPACE = "kaito-system"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -164,9 +172,10 @@ class Bench:
     def __init__(self, api: k8s.ApiClient, kubeconfig: Path) -> None:
         self.api = api
         self.kubeconfig = kubeconfig
-        self.core = k8s.CoreV1Api(api)
-        self.apps = k8s.AppsV1Api(api)
-        self.custom = k8s.CustomObjectsApi(api)
+        # Any: kubernetes_asyncio takes plain dicts as bodies, though its annotations name only its models.
+        self.core: Any = k8s.CoreV1Api(api)
+        self.apps: Any = k8s.AppsV1Api(api)
+        self.custom: Any = k8s.CustomObjectsApi(api)
         self.progress: dict[str, bool] = {}
 
     @contextlib.asynccontextmanager
@@ -236,6 +245,11 @@ class Bench:
         if not PROVISION:
             with contextlib.suppress(ApiException):
                 await self.core.delete_collection_node(label_selector="kaito.sh/bench=true")
+        # It points at the stopped controller's port and fails closed: it would refuse every later Workspace.
+        with contextlib.suppress(ApiException):
+            await k8s.AdmissionregistrationV1Api(self.api).delete_validating_webhook_configuration(
+                CONFIGURATION_NAME
+            )
 
     async def setup(self) -> None:
         await self.quiesce()
@@ -470,6 +484,11 @@ def metric_sum(text: str, name: str, label_filter: Callable[[str], bool] = lambd
     return total
 
 
+def labelled(label: str) -> Callable[[str], bool]:
+    """A ``metric_sum`` filter: series whose labels include ``label`` (``method="GET"``)."""
+    return lambda labels: label in labels
+
+
 def writes(text: str) -> float:
     return metric_sum(
         text,
@@ -529,9 +548,13 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def start_process(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    cmd: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     fh = log_path.open("wb")
-    return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+    return subprocess.Popen(
+        cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, **(env or {})}
+    )
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -571,19 +594,17 @@ class Round:
 def controller_report(text: str) -> None:
     """Where the controller's time went, from its own metrics."""
     per_verb = {
-        m: metric_sum(text, "rest_client_requests_total", lambda lb, m=m: f'method="{m}"' in lb)
+        m: metric_sum(text, "rest_client_requests_total", labelled(f'method="{m}"'))
         for m in ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE")
     }
     log("controller requests by method: " + json.dumps(per_verb))
+    admissions = metric_sum(text, "kaito_webhook_admission_requests_total")
+    log(f"webhook admission reviews answered: {admissions:.0f}")
     throttled = metric_sum(text, "rest_client_rate_limiter_duration_seconds_sum")
     log(f"controller client-side rate limiter: {throttled:.1f}s waited in all")
     for verb in ("POST", "PATCH"):
-        count = metric_sum(
-            text, "rest_client_request_duration_seconds_count", lambda lb, v=verb: f'verb="{v}"' in lb
-        )
-        total = metric_sum(
-            text, "rest_client_request_duration_seconds_sum", lambda lb, v=verb: f'verb="{v}"' in lb
-        )
+        count = metric_sum(text, "rest_client_request_duration_seconds_count", labelled(f'verb="{verb}"'))
+        total = metric_sum(text, "rest_client_request_duration_seconds_sum", labelled(f'verb="{verb}"'))
         log(f"controller {verb} latency as the controller saw it: {total / max(count, 1):.3f}s on average")
     reconciles = metric_sum(text, "controller_runtime_reconcile_time_seconds_count")
     busy = metric_sum(text, "controller_runtime_reconcile_time_seconds_sum")
@@ -598,7 +619,7 @@ def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[s
     """The workspace controller (and in provision mode the gpu-provisioner), ready; returns the processes
     and the controller's metrics port."""
     bindir = Path(sys.executable).parent
-    metrics_port, probe_port = free_port(), free_port()
+    metrics_port, probe_port, webhook_port = free_port(), free_port(), free_port()
     os.environ.setdefault("BENCH_MEMPROFILE_OUT", str(logs / "memprofile.txt"))
     controller_cmd = (
         [sys.executable, str(REPO / "bench" / "memprofile.py")]
@@ -610,15 +631,21 @@ def start_controllers(kubeconfig: Path, logs: Path, number: int) -> tuple[list[s
             [
                 *controller_cmd,
                 f"--kubeconfig={kubeconfig}",
+                # The one difference from the manifests: a leader renews its Lease (a PUT every 2 s) at
+                # rest by design, which would hide the writes rest_writes is there to catch.
                 "--leader-elect=false",
+                f"--release-namespace={SYSTEM_NAMESPACE}",
                 f"--metrics-bind-address=127.0.0.1:{metrics_port}",
                 f"--health-probe-bind-address=127.0.0.1:{probe_port}",
-                "--enable-webhook=false",
+                "--enable-webhook=true",
+                f"--webhook-port={webhook_port}",
                 "--extra-toleration=kwok.x-k8s.io/node:NoSchedule",
                 "--log-format=json",
                 *os.environ.get("BENCH_CONTROLLER_ARGS", "").split(),
             ],
             logs / f"workspace-controller-{number}.log",
+            # The apiserver reaches a controller run as a local process by URL, not through the Service.
+            env={"WEBHOOK_URL": f"https://127.0.0.1:{{port}}{WEBHOOK_PATH}"},
         )
     ]
     if PROVISION:
@@ -713,7 +740,7 @@ async def main() -> None:
             f"delete_s={statistics.median(r.delete_s for r in rounds):.1f} "
             f"rest_writes={rounds[-1].rest_writes} "
             f"reconcile_errors={sum(r.reconcile_errors for r in rounds)} "
-            f"rss_mib={max(r.rss_mib for r in rounds):.0f}{mode}",
+            f"rss_mib={max(r.rss_mib for r in rounds):.0f} webhook=on{mode}",
             flush=True,
         )
     finally:

@@ -80,9 +80,10 @@ def status_body(i: int, ready: bool) -> dict[str, Any]:
 
 class Costs:
     def __init__(self, api: k8s.ApiClient) -> None:
-        self.core = k8s.CoreV1Api(api)
-        self.apps = k8s.AppsV1Api(api)
-        self.custom = k8s.CustomObjectsApi(api)
+        # Any: kubernetes_asyncio takes plain dicts as bodies, though its annotations name only its models.
+        self.core: Any = k8s.CoreV1Api(api)
+        self.apps: Any = k8s.AppsV1Api(api)
+        self.custom: Any = k8s.CustomObjectsApi(api)
         self.api = api
 
     async def measure(self, kind: str, op: Callable[[int], Awaitable[Any]]) -> None:
@@ -222,13 +223,13 @@ async def main() -> None:
     await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     configuration.connection_pool_maxsize = CONCURRENCY
     api = k8s.ApiClient(configuration)
-    core = k8s.CoreV1Api(api)
+    core: Any = k8s.CoreV1Api(api)
     await core.create_namespace({"metadata": {"name": NAMESPACE}})
     try:
         await Costs(api).run()
     finally:
         # The Workspaces carry our finalizer and no controller runs to remove it.
-        custom = k8s.CustomObjectsApi(api)
+        custom: Any = k8s.CustomObjectsApi(api)
         for i in range(N):
             with contextlib.suppress(k8s.ApiException):
                 await custom.patch_namespaced_custom_object(

@@ -543,12 +543,14 @@ class LocalCluster:
     def apply(
         self, manifest: str | dict[str, Any] | Sequence[dict[str, Any]], *extra: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
+        # JSON, not PyYAML: PyYAML leaves a string such as "20674e-7" unquoted, and kubectl's YAML reader
+        # takes it for a float.
         if isinstance(manifest, str):
             text = manifest
         elif isinstance(manifest, dict):
-            text = yaml.safe_dump(manifest)
+            text = json.dumps(manifest)
         else:
-            text = yaml.safe_dump_all(list(manifest))
+            text = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifest)})
         return self.kubectl("apply", "-f", "-", *extra, input=text, check=check)
 
     # ------------------------------------------------------------------ test helpers

@@ -10,19 +10,18 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from azure.core.credentials_async import AsyncTokenCredential
 
 from gpu_provisioner.cloudprovider import CloudProvider, CloudProviderMetrics, build_cloud_provider
 from gpu_provisioner.cloudprovider.aks import AKSConfig
-from gpu_provisioner.cloudprovider.api import InstanceTypeInfo, InstanceTypeLookup, StaticInstanceTypes
 from gpu_provisioner.controllers import LifecycleSettings, Provisioner, add_to_manager
 from gpu_provisioner.controllers.kube import MACHINE
+from gpu_provisioner.instancetypes import catalog_instance_types
 from gpu_provisioner.options import Options, parse_options
-from kaito.catalog import CatalogError, load_catalog
-from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, ManagerOptions, configure_logging
+from kaito.runtime import ByKind, CacheOptions, LeaderElectionLost, Manager, configure_logging
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 
 log = structlog.get_logger("gpu_provisioner")
@@ -38,33 +37,6 @@ class App:
     async def close(self) -> None:
         # The manager closes its client when it stops.
         await self.provider.close()
-
-
-def catalog_instance_types() -> InstanceTypeLookup:
-    """KAITO's catalog for GPU facts, behind the cloud layer's table (which also knows CPU/memory and the
-    CPU-only SKUs the catalog omits)."""
-    fallback = StaticInstanceTypes.azure_defaults()
-    try:
-        catalog = load_catalog()
-    except (CatalogError, OSError) as err:
-        log.warning("instance-type catalog unavailable; using the built-in table", error=str(err))
-        return fallback
-
-    def lookup(name: str) -> InstanceTypeInfo | None:
-        known = fallback(name)
-        if known is not None:
-            return known
-        sku = catalog.instance_type(name)
-        if sku is None:
-            return None
-        return InstanceTypeInfo(
-            name=sku.name,
-            gpu_count=sku.gpu_count,
-            gpu_memory_gib=sku.total_gpu_memory_bytes >> 30,
-            gpu_model=sku.gpu_model,
-        )
-
-    return lookup
 
 
 def settings_from(opts: Options) -> LifecycleSettings:
@@ -88,15 +60,8 @@ async def build_app(
     ``credential`` and ``aks_config`` replace the ones built from the environment and flags (tests use
     them to point the real Azure SDK at an ARM emulator)."""
     mgr = Manager(
-        ManagerOptions(
-            kubeconfig=opts.kubeconfig,
-            metrics_bind_address=opts.metrics_bind_address,
-            health_probe_bind_address=opts.health_probe_bind_address,
-            leader_elect=opts.leader_elect,
-            leader_election_id=opts.leader_election_id,
-            leader_election_namespace=opts.leader_election_namespace,
-            qps=opts.kube_api_qps,
-            burst=opts.kube_api_burst,
+        replace(
+            opts.manager,
             field_manager=FIELD_MANAGER,
             handle_signals=handle_signals,
             cache=CacheOptions(
@@ -128,7 +93,7 @@ async def serve(opts: Options) -> int:
     log.info(
         "starting gpu-provisioner",
         provider=opts.provider,
-        leader_elect=opts.leader_elect,
+        leader_elect=opts.manager.leader_elect,
         registration_ttl=opts.machine_registration_ttl,
         gc_grace_period=opts.gc_grace_period,
     )

@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from e2e.cluster import LocalCluster
 from kaito.api.crdgen import render_all
 
@@ -40,6 +38,5 @@ def install_crds(cluster: LocalCluster) -> None:
 
 def apply(cluster: LocalCluster, namespace: str, obj: dict[str, Any] | str) -> tuple[int, str]:
     """``kubectl apply`` a manifest; (exit code, stdout+stderr)."""
-    text = obj if isinstance(obj, str) else yaml.safe_dump(obj)
-    proc = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=False)
+    proc = cluster.apply(obj, "-n", namespace, check=False)
     return proc.returncode, proc.stdout + proc.stderr

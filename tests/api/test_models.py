@@ -7,7 +7,7 @@ from kaito.api import (
     Machine,
     Workspace,
 )
-from tests.api.conftest import inference, seed
+from tests.api.samples import inference, seed
 
 
 def test_seed_round_trips() -> None:

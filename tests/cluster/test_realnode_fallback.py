@@ -13,19 +13,21 @@ from e2e.cluster.localcluster import ClusterError, LocalCluster
 
 
 def test_without_root_the_reason_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realnode.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("e2e.cluster.realnode.os.geteuid", lambda: 1000)
     reason = realnode.unavailable_reason()
     assert reason is not None and "needs root" in reason and "\n" not in reason
 
 
 def test_not_linux(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realnode.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr("e2e.cluster.realnode.platform.system", lambda: "Darwin")
     assert "needs Linux" in (realnode.unavailable_reason() or "")
 
 
 def test_missing_packages_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realnode.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(realnode.shutil, "which", lambda tool: None if tool == "socat" else "/usr/bin/x")
+    monkeypatch.setattr("e2e.cluster.realnode.os.geteuid", lambda: 0)
+    monkeypatch.setattr(
+        "e2e.cluster.realnode.shutil.which", lambda tool: None if tool == "socat" else "/usr/bin/x"
+    )
     assert "socat" in (realnode.unavailable_reason() or "") and "make system-deps" in (
         realnode.unavailable_reason() or ""
     )

@@ -12,7 +12,7 @@ from kaito.workspace import kinds
 from kaito.workspace.background import BackgroundApplies
 
 from .fixtures import node, workspace
-from .test_reconciler_unit import make
+from .test_reconciler import make
 
 
 async def test_one_apply_per_object_and_the_newest_manifest_wins() -> None:

@@ -168,7 +168,7 @@ def test_multi_node_preset_is_a_statefulset_with_torchrun() -> None:
 
 
 def test_template_workspace_runs_the_users_template() -> None:
-    template = {
+    template: dict[str, Any] = {
         "metadata": {"labels": {"app": "mine"}},
         "spec": {"containers": [{"name": "c", "image": "me/server:1"}]},
     }

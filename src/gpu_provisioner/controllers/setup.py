@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from gpu_provisioner.cloudprovider.api import CloudProvider
 from gpu_provisioner.controllers.garbagecollection import GarbageCollector, run_periodically
-from gpu_provisioner.controllers.garbagecollection.collector import ANNOTATION_LOCAL_MACHINE
 from gpu_provisioner.controllers.kube.kinds import MACHINE, NODE
 from gpu_provisioner.controllers.kube.runtime import RuntimeKube
 from gpu_provisioner.controllers.machine import Deps, LifecycleSettings, MachineLifecycle
@@ -16,7 +15,7 @@ from gpu_provisioner.controllers.machine.objects import node_owner_machine
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
 from kaito.runtime import Controller, Manager, Request, Result
-from kaito.runtime.objects import Obj, annotations_of, name_of
+from kaito.runtime.objects import Obj, name_of
 
 CONTROLLER_NAME = "machine.lifecycle"
 PROVIDER_ID_INDEX = "providerID"
@@ -58,9 +57,9 @@ def add_to_manager(
         owner = node_owner_machine(node)
         if owner is not None:
             names.add(owner[0])
-        local = annotations_of(node).get(ANNOTATION_LOCAL_MACHINE)
-        if local:
-            names.add(local)
+        named = provider.machine_name_of(node)
+        if named:
+            names.add(named)
         pid = (node.get("spec") or {}).get("providerID")
         if pid:
             for m in mgr.cache.list(MACHINE, index=(PROVIDER_ID_INDEX, str(pid).lower())):

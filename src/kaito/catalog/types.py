@@ -185,11 +185,6 @@ class ModelPreset(_CatalogModel):
         """The public image of the preset: ``<registry>/kaito-<name>:<tag>``."""
         return f"{registry}/{self.image_name or 'kaito-' + self.name}:{self.image_tag}"
 
-    @property
-    def disk_storage_bytes(self) -> int:
-        """OS disk needed for inference, in bytes."""
-        return quantity_bytes(self.inference.disk_storage)
-
 
 class CatalogDefaults(_CatalogModel):
     """Catalog-wide defaults."""

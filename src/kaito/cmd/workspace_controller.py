@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ import structlog
 from kaito.catalog import load_catalog
 from kaito.egress import EgressPolicy
 from kaito.runtime import CacheOptions, Manager, ManagerOptions, configure_logging, run_manager
-from kaito.runtime.flags import parse_bool, positive_int, qps
+from kaito.runtime.flags import add_flag, add_manager_flags, options_from_flags, parse_bool, positive_int
 from kaito.runtime.memory import limit_malloc_arenas, limit_tls_read_buffer, settle_gc
 from kaito.workspace import names
 from kaito.workspace.catalog_source import CatalogPresets
@@ -51,97 +50,73 @@ def _egress_policy(value: str) -> EgressPolicy:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
     p = argparse.ArgumentParser(prog="kaito-workspace-controller", description=__doc__)
-    p.add_argument(
-        "--kubeconfig",
-        default=env("KUBECONFIG"),
-        help="kubeconfig path (default $KUBECONFIG, ~/.kube/config or in-cluster)",
+    # No client-side bucket by default, as in controller-runtime since v0.21 on SIG API Machinery's
+    # advice: the apiserver's Priority and Fairness protects it, and a client-side bucket only made a
+    # burst of workspaces queue behind the controller's own requests (~7 per workspace).
+    add_manager_flags(
+        p, ManagerOptions(leader_elect=True, leader_election_id=LEADER_ELECTION_ID, qps=0.0, burst=200)
     )
-    p.add_argument("--metrics-bind-address", default=":8080", help='/metrics listener; "0" disables')
-    p.add_argument("--health-probe-bind-address", default=":8081", help='/healthz and /readyz; "0" disables')
-    p.add_argument(
-        "--leader-elect",
-        type=parse_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        help="compete for a Lease so only one replica reconciles (default true)",
-    )
-    p.add_argument(
-        "--leader-election-namespace",
-        default=None,
-        help="namespace of the Lease (default: the release namespace)",
-    )
-    # Off by default, as in controller-runtime since v0.21 on SIG API Machinery's advice: the apiserver's
-    # Priority and Fairness protects it, and a client-side bucket only made a burst of workspaces queue
-    # behind the controller's own requests (~7 per workspace). Upstream KAITO's names (--kube-client-*)
-    # are accepted, so its manifests and runbooks carry over.
-    p.add_argument(
-        "--kube-api-qps",
-        "--kube-client-qps",
-        dest="kube_api_qps",
-        type=qps,
-        default=0.0,
-        help="client-side QPS limit to the apiserver; 0 or -1 (the default) leaves it to the apiserver's "
-        "Priority and Fairness",
-    )
-    p.add_argument(
-        "--kube-api-burst",
-        "--kube-client-burst",
-        dest="kube_api_burst",
-        type=positive_int,
-        default=200,
-        help="client-side burst, when a QPS limit is set",
-    )
-    p.add_argument(
+    add_flag(
+        p,
         "--max-concurrent-reconciles",
         type=positive_int,
         default=ControllerConfig.max_concurrent_reconciles,
         help="workspaces reconciled at once (default %(default)s)",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--preset-registry",
-        default=env("PRESET_REGISTRY_NAME", DEFAULT_REGISTRY),
+        env=("PRESET_REGISTRY_NAME",),
+        default=DEFAULT_REGISTRY,
         help="registry of the preset images (<registry>/kaito-<preset>:<tag>)",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--release-namespace",
-        default=env("RELEASE_NAMESPACE", DEFAULT_RELEASE_NAMESPACE),
-        help="where the tuning templates (lora/qlora-params-template) live",
+        env=("RELEASE_NAMESPACE",),
+        default=DEFAULT_RELEASE_NAMESPACE,
+        help="where the tuning templates (lora/qlora-params-template) live, and the Lease by default",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--datamovers-image",
-        default=env("DATAMOVERS_IMAGE", ""),
+        env=("DATAMOVERS_IMAGE",),
+        default="",
         help="image of the tuning Job's downloader and pusher (default "
         "<preset-registry>/kaito-datamovers:<tag>)",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--egress-allow",
+        env=("EGRESS_ALLOW",),
         type=_egress_policy,
-        default=_egress_policy(env("EGRESS_ALLOW", "")),
+        default="",
         metavar="CIDR|HOST[,...]",
         help="private destinations that tuning input URLs and output registries may use (CIDRs, host "
         "names, *.domain); checked at admission and by the data movers. Default: public hosts only",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--insecure-registries",
+        env=("INSECURE_REGISTRIES",),
         type=lambda v: tuple(r.strip() for r in v.split(",") if r.strip()),
-        default=tuple(r.strip() for r in env("INSECURE_REGISTRIES", "").split(",") if r.strip()),
+        default="",
         metavar="HOST:PORT[,...]",
         help="registries the tuning pusher speaks plain HTTP to (a registry on the node network)",
     )
-    p.add_argument("--log-format", choices=["json", "console"], default="json")
-    p.add_argument("--log-level", default="info")
-    p.add_argument(
+    # Upstream KAITO's flag is --webhook.
+    add_flag(
+        p,
         "--enable-webhook",
+        "--webhook",
+        dest="enable_webhook",
+        env=("ENABLE_WEBHOOK",),
         type=parse_bool,
-        nargs="?",
-        const=True,
         default=False,
         help="also serve the validating admission webhook",
     )
-    p.add_argument("--webhook-port", type=int, default=int(env("WEBHOOK_PORT", "9443")))
+    add_flag(p, "--webhook-port", env=("WEBHOOK_PORT",), type=int, default=9443, help="webhook listener")
     p.add_argument(
         "--extra-toleration",
         type=_toleration,
@@ -154,18 +129,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> Manager:
-    options = ManagerOptions(
-        kubeconfig=args.kubeconfig,
-        metrics_bind_address=args.metrics_bind_address,
-        health_probe_bind_address=args.health_probe_bind_address,
-        leader_elect=args.leader_elect,
-        leader_election_id=LEADER_ELECTION_ID,
-        leader_election_namespace=args.leader_election_namespace or args.release_namespace,
-        qps=args.kube_api_qps,
-        burst=args.kube_api_burst,
-        field_manager=names.FIELD_MANAGER,
-        cache=CacheOptions(by_kind=cache_options()),
+    options = options_from_flags(
+        args, ManagerOptions(field_manager=names.FIELD_MANAGER, cache=CacheOptions(by_kind=cache_options()))
     )
+    options.leader_election_namespace = options.leader_election_namespace or args.release_namespace
     mgr = Manager(options)
     catalog = load_catalog()
     config = ControllerConfig(

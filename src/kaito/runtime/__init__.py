@@ -119,6 +119,7 @@ from kaito.runtime.controller import (
     predicates,
 )
 from kaito.runtime.events import EventRecorder
+from kaito.runtime.flags import add_manager_flags, options_from_flags
 from kaito.runtime.informer import EventHandler, HandlerFuncs, Informer, LabelSelector
 from kaito.runtime.log import configure_logging
 from kaito.runtime.manager import (
@@ -128,8 +129,6 @@ from kaito.runtime.manager import (
     ManagerOptions,
     Runnable,
     RunnableFailed,
-    add_manager_flags,
-    options_from_flags,
     run_manager,
 )
 from kaito.runtime.metrics import RuntimeMetrics

@@ -89,11 +89,6 @@ def _conditions(machine: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def machine_ready(machine: Mapping[str, Any]) -> bool:
-    ready = _conditions(machine).get("Ready")
-    return ready is not None and ready.get("status") == "True"
-
-
 def machine_node_name(machine: Mapping[str, Any]) -> str:
     return str(get_path(machine, "status", "nodeName") or "")
 

@@ -286,10 +286,6 @@ def deleting_status(
     return status
 
 
-def status_differs(workspace: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
-    return dict(workspace.get("status") or {}) != dict(status)
-
-
 @dataclass(frozen=True)
 class Transition:
     type: str

@@ -28,7 +28,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup, StaticInstanceTypes
+from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup
+from gpu_provisioner.instancetypes import catalog_instance_types
 from tests.support.armemulator.credential import FAKE_TOKEN
 from tests.support.armemulator.faults import Fault
 from tests.support.armemulator.nodes import KWOK_ANNOTATION, KWOK_TAINT, NodeRegistrar
@@ -143,7 +144,7 @@ class ArmEmulator:
     ) -> None:
         self.settings = settings or EmulatorSettings()
         self.nodes = nodes
-        self._instance_types = instance_types or StaticInstanceTypes.azure_defaults()
+        self._instance_types = instance_types or catalog_instance_types()
         self._workdir = workdir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.pools: dict[str, Pool] = {}

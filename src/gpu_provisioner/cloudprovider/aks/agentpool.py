@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.mgmt.containerservice import models as cs
 
@@ -11,6 +12,7 @@ from gpu_provisioner.cloudprovider.api.errors import InvalidRequestError
 from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
 from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup
 from gpu_provisioner.cloudprovider.api.request import NodeRequest, Taint
+from kaito.api.constants import LABEL_PROVISIONER_NAME
 
 # Azure tag names may not contain '/', so these are not Kubernetes-style keys.
 TAG_MANAGED_BY = "kaito-managed-by"
@@ -23,6 +25,9 @@ VMSS_POOL_TAG = "aks-managed-poolName"
 LABEL_MACHINE_TYPE = "kaito.sh/machine-type"
 LABEL_AGENTPOOL = "kubernetes.azure.com/agentpool"
 LABEL_INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+
+# Older AKS node images label the pool with the bare key too.
+_POOL_LABELS = (LABEL_AGENTPOOL, "agentpool")
 
 _IMAGE_FAMILIES = {"ubuntu": "Ubuntu", "azurelinux": "AzureLinux"}
 _TIME_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
@@ -94,6 +99,13 @@ def _created_at(tags: Mapping[str, str]) -> datetime | None:
         return datetime.strptime(raw, _TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def is_pool_node(node: Mapping[str, Any]) -> bool:
+    """A Node of an agent pool made for a Machine: AKS copies the Machine's provisioner label (the pool's
+    node labels) and labels the Node with its pool."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return LABEL_PROVISIONER_NAME in labels and any(labels.get(key) for key in _POOL_LABELS)
 
 
 def to_instance(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 from gpu_provisioner.cloudprovider.api.errors import InvalidRequestError
 from gpu_provisioner.cloudprovider.retry import RetrySettings
@@ -99,6 +99,3 @@ class AKSConfig:
             if k.startswith("azure_") and v is not None
         }
         return cls.from_env(env, **overrides)
-
-    def with_retry(self, retry: RetrySettings) -> AKSConfig:
-        return replace(self, retry=retry)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import structlog
 from azure.core.credentials_async import AsyncTokenCredential
@@ -26,6 +26,7 @@ from gpu_provisioner.cloudprovider.aks.agentpool import (
     build_agent_pool,
     instance_state,
     is_ours,
+    is_pool_node,
     machine_of,
     provisioning_state,
     to_instance,
@@ -77,6 +78,13 @@ class AKSCloudProvider:
     @property
     def name(self) -> str:
         return PROVIDER_NAME
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        return is_pool_node(node)
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        # A Node names its pool, not its Machine; the controllers match pools to Machines themselves.
+        return None
 
     async def close(self) -> None:
         await self._clients.close()

@@ -15,9 +15,8 @@ from gpu_provisioner.cloudprovider.api.errors import (
 )
 from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
 from gpu_provisioner.cloudprovider.api.instancetype import (
-    InstanceTypeInfo,
+    InstanceShape,
     InstanceTypeLookup,
-    StaticInstanceTypes,
 )
 from gpu_provisioner.cloudprovider.api.provider import CloudProvider
 from gpu_provisioner.cloudprovider.api.request import NodeRequest, Taint, TaintEffect
@@ -29,8 +28,8 @@ __all__ = [
     "Instance",
     "InstanceConflictError",
     "InstanceNotFoundError",
+    "InstanceShape",
     "InstanceState",
-    "InstanceTypeInfo",
     "InstanceTypeLookup",
     "InsufficientCapacityError",
     "InvalidRequestError",
@@ -38,7 +37,6 @@ __all__ = [
     "OperationInProgressError",
     "QuotaExceededError",
     "RetryableError",
-    "StaticInstanceTypes",
     "Taint",
     "TaintEffect",
     "ThrottledError",

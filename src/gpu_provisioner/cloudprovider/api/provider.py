@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from gpu_provisioner.cloudprovider.api.instance import Instance
 from gpu_provisioner.cloudprovider.api.request import NodeRequest
@@ -45,4 +46,15 @@ class CloudProvider(Protocol):
 
     async def close(self) -> None:
         """Release clients and sessions."""
+        ...
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        """Whether this provider made the Node, judged by the marks it puts on its nodes (as karpenter
+        asks its cloud provider rather than reading provider-specific labels itself). Garbage
+        collection deletes such a Node once its Machine is gone."""
+        ...
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        """The Machine this provider made the Node for, when its nodes carry that name; else None
+        (the controllers then match the Node by providerID, owner reference or agent pool)."""
         ...

@@ -3,12 +3,13 @@ cannot tell the difference, plus kwok's marker so that kwok keeps it Ready."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from gpu_provisioner.cloudprovider.api.errors import InvalidRequestError
 from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
-from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeInfo
+from gpu_provisioner.cloudprovider.api.instancetype import InstanceShape
 from gpu_provisioner.cloudprovider.api.request import NodeRequest, Taint, TaintEffect
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from kaito.runtime.objects import Obj, annotations_of, is_deleting, labels_of, name_of
@@ -23,11 +24,25 @@ KWOK_TAINT = Taint(key="kwok.x-k8s.io/node", value="fake", effect=TaintEffect.NO
 PROVIDER_ID_SCHEME = "kwok://"
 
 
+def is_local_node(node: Mapping[str, Any]) -> bool:
+    """A Node this provider registered: it carries the provider's label."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(LABEL_PROVIDER) == LABEL_PROVIDER_VALUE)
+
+
+def machine_of_node(node: Mapping[str, Any]) -> str | None:
+    """The Machine named on a Node this provider registered."""
+    if not is_local_node(node):
+        return None
+    name = ((node.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_MACHINE)
+    return str(name) if name else None
+
+
 def node_name_for(machine_name: str) -> str:
     return f"kwok-{pool_name_for(machine_name)}"
 
 
-def build_node(request: NodeRequest, info: InstanceTypeInfo, now: datetime | None = None) -> dict[str, Any]:
+def build_node(request: NodeRequest, info: InstanceShape, now: datetime | None = None) -> dict[str, Any]:
     pool = pool_name_for(request.name)
     name = node_name_for(request.name)
     labels = dict(request.labels)

@@ -7,10 +7,10 @@ except creates still sleeping out their delay (reported as Creating by get/list)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -26,7 +26,7 @@ from gpu_provisioner.cloudprovider.api.errors import (
     UnauthorizedError,
 )
 from gpu_provisioner.cloudprovider.api.instance import Instance, InstanceState
-from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup, StaticInstanceTypes
+from gpu_provisioner.cloudprovider.api.instancetype import InstanceTypeLookup
 from gpu_provisioner.cloudprovider.api.request import NodeRequest
 from gpu_provisioner.cloudprovider.local.node import (
     ANNOTATION_MACHINE,
@@ -34,11 +34,14 @@ from gpu_provisioner.cloudprovider.local.node import (
     LABEL_PROVIDER_VALUE,
     build_node,
     instance_from_node,
+    is_local_node,
+    machine_of_node,
     node_name_for,
 )
 from gpu_provisioner.cloudprovider.metrics.registry import CloudProviderMetrics
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.cloudprovider.retry import RetrySettings, operation_retrying
+from gpu_provisioner.instancetypes import catalog_instance_types
 from kaito.runtime.client import ApiError, Client
 from kaito.runtime.client.kinds import NODE
 from kaito.runtime.objects import Obj, annotations_of, is_deleting, name_of
@@ -67,7 +70,7 @@ class LocalCloudProvider:
     ) -> None:
         self._client = client
         self._metrics = metrics
-        self._instance_types = instance_types or StaticInstanceTypes.azure_defaults()
+        self._instance_types = instance_types or catalog_instance_types()
         self._create_delay_s = create_delay_s
         self._retry = retry or RetrySettings()
         self._pending: dict[str, _Pending] = {}
@@ -75,6 +78,12 @@ class LocalCloudProvider:
     @property
     def name(self) -> str:
         return PROVIDER_NAME
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        return is_local_node(node)
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        return machine_of_node(node)
 
     async def close(self) -> None:
         # The client belongs to the caller (the manager).

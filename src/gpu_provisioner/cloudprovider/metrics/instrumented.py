@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from gpu_provisioner.cloudprovider.api.errors import CloudProviderError
 from gpu_provisioner.cloudprovider.api.instance import Instance
@@ -59,3 +59,9 @@ class InstrumentedCloudProvider:
 
     async def close(self) -> None:
         await self._inner.close()
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        return self._inner.owns_node(node)
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        return self._inner.machine_name_of(node)

@@ -21,12 +21,9 @@ from datetime import UTC, datetime
 
 import structlog
 
-from gpu_provisioner.cloudprovider.api import Instance, InstanceNotFoundError, InstanceState
-from gpu_provisioner.cloudprovider.local import ANNOTATION_MACHINE, LABEL_PROVIDER
+from gpu_provisioner.cloudprovider.api import CloudProvider, Instance, InstanceNotFoundError, InstanceState
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.controllers.machine.context import Deps
-from gpu_provisioner.controllers.machine.launch import GC_DELETE
-from gpu_provisioner.controllers.machine.launch import VERB as CREATE
 from gpu_provisioner.controllers.machine.objects import (
     is_managed,
     node_owner_machine,
@@ -35,23 +32,15 @@ from gpu_provisioner.controllers.machine.objects import (
     same_provider_id,
     status_of,
 )
-from gpu_provisioner.controllers.machine.termination import VERB as DELETE
 from gpu_provisioner.controllers.machine.termination import delete_nodes
-from gpu_provisioner.controllers.operations import Outcome
-from kaito.api.constants import (
-    LABEL_PROVISIONER_NAME,
-    MACHINE_API_VERSION,
-    MACHINE_CONDITION_LAUNCHED,
-    MACHINE_KIND,
-)
+from gpu_provisioner.controllers.operations import CREATE, DELETE, GC_DELETE, Outcome
+from kaito.api.constants import MACHINE_API_VERSION, MACHINE_CONDITION_LAUNCHED, MACHINE_KIND
 from kaito.runtime.objects import (
     Obj,
-    annotations_of,
     conditions_of,
     created_at,
     find_condition,
     is_deleting,
-    labels_of,
     meta,
     name_of,
 )
@@ -71,18 +60,9 @@ def _machine_ref(name: str) -> Obj:
     return {"apiVersion": MACHINE_API_VERSION, "kind": MACHINE_KIND, "metadata": {"name": name}}
 
 
-# The local provider marks the Nodes it registers with a label, and names their Machine.
-LABEL_LOCAL_PROVIDER = LABEL_PROVIDER
-ANNOTATION_LOCAL_MACHINE = ANNOTATION_MACHINE
-
-
-def is_our_node(node: Obj) -> bool:
-    if node_owner_machine(node) is not None:
-        return True
-    labels = labels_of(node)
-    if LABEL_LOCAL_PROVIDER in labels:
-        return True
-    return LABEL_PROVISIONER_NAME in labels and node_pool_name(node) is not None
+def is_our_node(node: Obj, provider: CloudProvider) -> bool:
+    """Owned by a Machine, or made by the cloud provider (which alone knows its own marks)."""
+    return node_owner_machine(node) is not None or provider.owns_node(node)
 
 
 class GarbageCollector:
@@ -206,7 +186,9 @@ class GarbageCollector:
         pools = {pool_name_for(name_of(m)) for m in machines} | {name_of(m) for m in machines}
         provider_ids = [status_of(m).get("providerID") for m in machines]
         for node in nodes:
-            if is_deleting(node) or name_of(node) in self._collected_nodes or not is_our_node(node):
+            if is_deleting(node) or name_of(node) in self._collected_nodes:
+                continue
+            if not is_our_node(node, deps.provider):
                 continue
             owner = node_owner_machine(node)
             pid = provider_id_of(node)
@@ -224,7 +206,7 @@ class GarbageCollector:
                 if live is not None and meta(live).get("uid") == owner[1]:
                     continue
             else:
-                candidate = annotations_of(node).get(ANNOTATION_LOCAL_MACHINE) or node_pool_name(node)
+                candidate = deps.provider.machine_name_of(node) or node_pool_name(node)
                 if candidate and await deps.kube.get_machine_live(candidate) is not None:
                     continue
             log.warning("gc: deleting node with no machine", node=name_of(node))

@@ -21,14 +21,11 @@ from gpu_provisioner.cloudprovider.api import (
 from gpu_provisioner.controllers.machine.conditions import set_condition
 from gpu_provisioner.controllers.machine.context import Deps, Pass
 from gpu_provisioner.controllers.machine.request import instance_type_of, node_request_for, requirement_labels
-from gpu_provisioner.controllers.operations import Outcome, Pending
+from gpu_provisioner.controllers.operations import CREATE, GC_DELETE, Outcome, Pending
 from kaito.api.constants import ANNOTATION_MACHINE_LINKED, LABEL_INSTANCE_TYPE, MACHINE_CONDITION_LAUNCHED
 from kaito.runtime.objects import condition_is, find_condition, meta
 
 ANNOTATION_FINAL_ERROR_GENERATION = "gpu-provisioner.kaito.sh/launch-failed-generation"
-VERB = "create"
-# The tracker verb garbage collection uses for deleting an orphan instance.
-GC_DELETE = "gc-delete"
 
 
 class RetriesExhaustedError(FinalError):
@@ -56,7 +53,7 @@ async def launch(deps: Deps, p: Pass) -> bool:
         return True
     generation = str(meta(p.machine).get("generation", ""))
     if p.annotations.get(ANNOTATION_FINAL_ERROR_GENERATION) == generation and not deps.tracker.running(
-        p.name, VERB
+        p.name, CREATE
     ):
         # Already failed for this spec with an error retrying cannot fix.
         return False
@@ -67,14 +64,14 @@ async def launch(deps: Deps, p: Pass) -> bool:
         p.requeue(deps.settings.poll_interval)
         return False
 
-    polled = deps.tracker.poll(p.name, VERB)
+    polled = deps.tracker.poll(p.name, CREATE)
     if polled is None:
         try:
             request = node_request_for(p.machine)
         except InvalidRequestError as err:
             _fail_final(deps, p, err, generation)
             return False
-        deps.tracker.start(p.name, VERB, lambda: deps.provider.create(request))
+        deps.tracker.start(p.name, CREATE, lambda: deps.provider.create(request))
         p.log.info("launching", instance_type=request.instance_type)
         if find_condition(p.status.get("conditions"), MACHINE_CONDITION_LAUNCHED) is None:
             set_condition(
@@ -109,7 +106,7 @@ def _collect(deps: Deps, p: Pass, outcome: Outcome, generation: str) -> bool:
     if isinstance(err, asyncio.CancelledError):
         p.requeue(deps.settings.poll_interval)
         return False
-    key = f"{VERB}/{p.name}"
+    key = f"{CREATE}/{p.name}"
     if deps.backoff.attempts(key) >= deps.settings.max_launch_retries:
         # Bounded: past this many consecutive failures the Machine shows it and waits for a human (a spec
         # change or removing the annotation retries), instead of hammering a cloud that keeps refusing.
@@ -122,7 +119,7 @@ def _collect(deps: Deps, p: Pass, outcome: Outcome, generation: str) -> bool:
     hint = err.retry_after if isinstance(err, RetryableError) else None
     delay = deps.backoff.next_delay(key, hint)
     deps.metrics.launch_failures.labels(deps.metrics.provider, error_reason(err), "false").inc()
-    deps.metrics.retry(VERB)
+    deps.metrics.retry(CREATE)
     if not isinstance(err, CloudProviderError | TimeoutError):
         p.log.error("launch failed unexpectedly", error=repr(err), retry_in=delay)
     else:
@@ -145,7 +142,7 @@ def _fail_final(deps: Deps, p: Pass, err: CloudProviderError, generation: str) -
     reason = error_reason(err)
     p.log.warning("launch failed permanently", reason=reason, error=err.message)
     deps.metrics.launch_failures.labels(deps.metrics.provider, reason, "true").inc()
-    deps.backoff.reset(f"{VERB}/{p.name}")
+    deps.backoff.reset(f"{CREATE}/{p.name}")
     set_condition(
         p.status, MACHINE_CONDITION_LAUNCHED, "False", now=p.now, reason=reason, message=err.message
     )
@@ -154,7 +151,7 @@ def _fail_final(deps: Deps, p: Pass, err: CloudProviderError, generation: str) -
 
 
 def _record(deps: Deps, p: Pass, instance: Instance) -> None:
-    deps.backoff.reset(f"{VERB}/{p.name}")
+    deps.backoff.reset(f"{CREATE}/{p.name}")
     p.status["providerID"] = instance.provider_id
     if instance.capacity:
         p.status["capacity"] = dict(instance.capacity)

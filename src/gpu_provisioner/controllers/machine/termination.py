@@ -16,7 +16,6 @@ from gpu_provisioner.cloudprovider.api import (
 )
 from gpu_provisioner.cloudprovider.naming import pool_name_for
 from gpu_provisioner.controllers.machine.context import Deps, Pass
-from gpu_provisioner.controllers.machine.launch import VERB as CREATE
 from gpu_provisioner.controllers.machine.launch import error_message, error_reason
 from gpu_provisioner.controllers.machine.objects import (
     has_finalizer,
@@ -26,11 +25,9 @@ from gpu_provisioner.controllers.machine.objects import (
     same_provider_id,
     status_of,
 )
-from gpu_provisioner.controllers.operations import Pending
+from gpu_provisioner.controllers.operations import CREATE, DELETE, Pending
 from kaito.api.constants import MACHINE_TERMINATION_FINALIZER
 from kaito.runtime.objects import Obj, is_deleting, meta, name_of
-
-VERB = "delete"
 
 
 def nodes_of_machine(machine: Obj, nodes: list[Obj]) -> list[Obj]:
@@ -77,9 +74,9 @@ async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
         p.requeue(min(2.0, deps.settings.poll_interval))
         return
 
-    polled = deps.tracker.poll(p.name, VERB)
+    polled = deps.tracker.poll(p.name, DELETE)
     if polled is None:
-        deps.tracker.start(p.name, VERB, lambda: deps.provider.delete(p.name))
+        deps.tracker.start(p.name, DELETE, lambda: deps.provider.delete(p.name))
         p.log.info("deleting cloud capacity")
         p.requeue(deps.settings.poll_interval)
         return
@@ -96,8 +93,8 @@ async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
         p.log.warning("cloud instance belongs to something else; not deleting it", error=err.message)
     else:
         hint = err.retry_after if isinstance(err, RetryableError) else None
-        delay = deps.backoff.next_delay(f"{VERB}/{p.name}", hint)
-        deps.metrics.retry(VERB)
+        delay = deps.backoff.next_delay(f"{DELETE}/{p.name}", hint)
+        deps.metrics.retry(DELETE)
         if isinstance(err, FinalError):
             # Keep the finalizer: releasing it would leak a billed node. An operator must fix access.
             deps.kube.event(p.machine, "Warning", "TerminationFailed", err.message)
@@ -111,7 +108,7 @@ async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
         p.requeue(delay)
         return
 
-    deps.backoff.reset(f"{VERB}/{p.name}")
+    deps.backoff.reset(f"{DELETE}/{p.name}")
     deps.backoff.reset(f"{CREATE}/{p.name}")
     finalizers = [f for f in meta(p.machine).get("finalizers") or [] if f != MACHINE_TERMINATION_FINALIZER]
     # The resourceVersion turns the list replacement into an optimistic write: a concurrent finalizer

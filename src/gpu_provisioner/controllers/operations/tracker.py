@@ -18,6 +18,12 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+# The verbs the controllers track cloud calls under; each (key, verb) runs at most once at a time.
+CREATE = "create"
+DELETE = "delete"
+# Garbage collection deleting an orphan instance: a launch must wait for it to finish.
+GC_DELETE = "gc-delete"
+
 
 @dataclass(frozen=True, slots=True)
 class Pending:

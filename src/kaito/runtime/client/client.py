@@ -383,10 +383,6 @@ class Client:
         """Resolves any apiVersion/kind through (cached) discovery."""
         return await self.discovery.resolve(api_version, kind)
 
-    async def kind_of(self, obj: Obj) -> Kind:
-        """Resolves the :class:`Kind` of an object from its ``apiVersion``/``kind``."""
-        return await self.kind_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
-
     def typed(self, kind: Kind, model: type[M]) -> TypedClient[M]:
         """A pydantic view: ``client.typed(WORKSPACE, Workspace).get(ns, name) -> Workspace``."""
         from kaito.runtime.client.typed import TypedClient

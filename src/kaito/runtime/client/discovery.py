@@ -27,9 +27,6 @@ class Discovery:
         self._lock = asyncio.Lock()
         self._builtin = {(k.api_version, k.kind): k for k in BUILTIN_KINDS}
 
-    def invalidate(self) -> None:
-        self._by_gv.clear()
-
     async def _fetch(self, api_version: str) -> dict[str, Kind]:
         group, _, version = api_version.rpartition("/")
         path = f"/apis/{api_version}" if group else f"/api/{version}"

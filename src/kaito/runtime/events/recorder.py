@@ -83,10 +83,6 @@ class EventRecorder:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name=f"events:{self.component}")
 
-    def eventf(self, obj: Obj, event_type: str, reason: str, fmt: str, *args: object) -> None:
-        """:meth:`event` with ``fmt % args`` as the message."""
-        self.event(obj, event_type, reason, fmt % args if args else fmt)
-
     async def flush(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Waits until queued events are written (for tests and shutdown)."""
         with contextlib.suppress(TimeoutError):

@@ -1,6 +1,5 @@
 """The Manager, its options, leader election and HTTP endpoints."""
 
-from kaito.runtime.manager.flags import add_manager_flags, options_from_flags
 from kaito.runtime.manager.leaderelection import LeaderElector
 from kaito.runtime.manager.manager import LeaderElectionLost, Manager, RunnableFailed, run_manager
 from kaito.runtime.manager.options import ManagerOptions
@@ -13,7 +12,5 @@ __all__ = [
     "ManagerOptions",
     "Runnable",
     "RunnableFailed",
-    "add_manager_flags",
-    "options_from_flags",
     "run_manager",
 ]

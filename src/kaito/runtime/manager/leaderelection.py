@@ -83,10 +83,6 @@ class LeaderElector:
         if self.metrics is not None:
             self.metrics.leader_election_master_status.labels(name=self.name).set(1 if leader else 0)
 
-    @property
-    def observed_holder(self) -> str:
-        return str((self._observed_spec or {}).get("holderIdentity") or "")
-
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True if we hold the lease afterwards."""
         now = datetime.now(UTC)

@@ -73,10 +73,6 @@ class WorkQueue(Generic[T]):
         return len(self._queue)
 
     @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
-
-    @property
     def processing(self) -> frozenset[T]:
         """Items currently handed to a worker and not yet ``done``."""
         return frozenset(self._processing)

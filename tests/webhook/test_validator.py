@@ -9,8 +9,8 @@ import pytest
 
 from kaito.catalog import Catalog
 from kaito.webhook.validator import WorkspaceValidator
-from tests.api.conftest import inference, seed
-from tests.api.test_tuning_config import QLORA
+from tests.api.samples import inference, seed
+from tests.webhook.test_tuning_config import QLORA
 
 CONFIG_MAPS: dict[tuple[str, str], dict[str, str]] = {
     ("default", "inference-ok"): {"inference_config.yaml": "vllm:\n  max-model-len: 4096\n"},

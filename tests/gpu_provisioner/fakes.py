@@ -6,10 +6,12 @@ import asyncio
 import copy
 import itertools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gpu_provisioner.cloudprovider.aks.agentpool import is_pool_node
 from gpu_provisioner.cloudprovider.api import (
     CloudProviderError,
     Instance,
@@ -17,6 +19,7 @@ from gpu_provisioner.cloudprovider.api import (
     InstanceState,
     NodeRequest,
 )
+from gpu_provisioner.cloudprovider.local.node import is_local_node, machine_of_node
 from kaito.runtime.objects import Obj
 
 _rv = itertools.count(1)
@@ -187,6 +190,13 @@ class FakeCloud:
 
     async def close(self) -> None:
         return None
+
+    def owns_node(self, node: Mapping[str, Any]) -> bool:
+        # Either real provider's marks: the unit tests cover both kinds of node.
+        return is_local_node(node) or is_pool_node(node)
+
+    def machine_name_of(self, node: Mapping[str, Any]) -> str | None:
+        return machine_of_node(node)
 
 
 def ready_node(name: str, provider_id: str, gpus: int = 1) -> Obj:

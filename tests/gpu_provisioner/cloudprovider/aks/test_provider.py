@@ -13,11 +13,11 @@ from gpu_provisioner.cloudprovider import (
     InstanceState,
     InstrumentedCloudProvider,
     NodeRequest,
-    StaticInstanceTypes,
     Taint,
     TaintEffect,
 )
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider
+from gpu_provisioner.instancetypes import catalog_instance_types
 from tests.gpu_provisioner.conftest import aks_config_for
 from tests.support.armemulator import ArmEmulator, RecordingNodeRegistrar, StaticTokenCredential
 
@@ -94,7 +94,7 @@ async def test_capacity_comes_from_the_instance_type_lookup(
         aks_config_for(arm),
         metrics,
         credential=StaticTokenCredential(),
-        instance_types=StaticInstanceTypes.azure_defaults(),
+        instance_types=catalog_instance_types(),
     )
     try:
         inst = await provider.create(_request(instance_type="Standard_NC96ads_A100_v4"))

@@ -22,8 +22,8 @@ from kaito.catalog import load_catalog
 from kaito.runtime.client import Client
 from kaito.webhook import CONFIGURATION_NAME, WebhookConfig, WebhookServer, delete_configuration
 from tests.api.cluster_support import apply, install_crds
-from tests.api.conftest import inference, seed
-from tests.api.test_tuning_config import QLORA
+from tests.api.samples import inference, seed
+from tests.webhook.test_tuning_config import QLORA
 
 pytestmark = pytest.mark.cluster
 
@@ -126,7 +126,7 @@ DENIED: list[tuple[str, Callable[[], dict[str, Any]], list[str]]] = [
     (
         "ssrf-url",
         lambda: _with(seed, lambda o: o["tuning"]["input"].update(urls=["http://169.254.169.254/latest"])),
-        ["tuning.input.urls[0]:", "link-local"],
+        ["tuning.input.urls[0]:", "cloud metadata or host endpoint"],
     ),
     (
         "missing-tuning-configmap",

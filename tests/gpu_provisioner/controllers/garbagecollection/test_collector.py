@@ -12,7 +12,7 @@ from gpu_provisioner.controllers.garbagecollection import GarbageCollector
 from gpu_provisioner.controllers.machine import Deps, LifecycleSettings, MachineLifecycle
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
-from tests.provisioner.fakes import FakeCloud, FakeKube, machine, ready_node
+from tests.gpu_provisioner.fakes import FakeCloud, FakeKube, machine, ready_node
 
 SETTINGS = LifecycleSettings(poll_interval=0.01, gc_grace_period=30)
 

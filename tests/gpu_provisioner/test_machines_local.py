@@ -11,7 +11,7 @@ import pytest
 
 from e2e.cluster import LocalCluster
 from gpu_provisioner.cmd import App
-from tests.provisioner.harness import (
+from tests.gpu_provisioner.harness import (
     condition,
     get_json,
     install_machine_crd,

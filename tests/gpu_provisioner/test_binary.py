@@ -16,7 +16,7 @@ import pytest
 from kubernetes_asyncio import client as k8s
 
 from e2e.cluster import LocalCluster
-from tests.provisioner.harness import (
+from tests.gpu_provisioner.harness import (
     condition,
     get_json,
     install_machine_crd,

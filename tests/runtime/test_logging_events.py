@@ -1,8 +1,7 @@
-"""Reconcile log lines carry controller/key/reconcile_id; flags map to options; event aggregation."""
+"""Reconcile log lines carry controller/key/reconcile_id; event aggregation."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
@@ -11,13 +10,10 @@ from structlog.testing import capture_logs
 
 from kaito.runtime import (
     EventRecorder,
-    ManagerOptions,
     NotFoundError,
     Request,
     WorkQueue,
-    add_manager_flags,
     kinds,
-    options_from_flags,
 )
 from kaito.runtime.controller import Controller
 
@@ -53,17 +49,6 @@ async def test_every_reconcile_line_has_controller_key_and_id() -> None:
     assert error["key"] == "ns/bad" and error["error"] == "boom"
     ids = {e["reconcile_id"] for e in lines if e["event"] == "working"}
     assert len(ids) >= 2, "each reconcile gets its own id"
-
-
-def test_flags_map_to_options() -> None:
-    parser = argparse.ArgumentParser()
-    add_manager_flags(parser, ManagerOptions(leader_election_id="kaito"))
-    args = parser.parse_args(["--kube-api-qps", "50", "--kube-api-burst", "80", "--leader-elect"])
-    opts = options_from_flags(args)
-    assert (opts.qps, opts.burst, opts.leader_elect, opts.leader_election_id) == (50.0, 80, True, "kaito")
-    assert opts.metrics_bind_address == ":8080" and opts.health_probe_bind_address == ":8081"
-    defaults = options_from_flags(parser.parse_args([]))
-    assert (defaults.qps, defaults.burst, defaults.leader_elect) == (20.0, 30, False)
 
 
 class FakeEventsClient:

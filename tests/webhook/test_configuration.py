@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from kaito.webhook import ServiceRef, client_config, webhook_configuration
+from kaito.webhook import ServiceRef, WebhookConfig, client_config, webhook_configuration
 
 
 def test_configuration_scoped_to_workspaces_and_fails_closed() -> None:
@@ -49,3 +49,14 @@ def test_outage_cannot_wedge_deletion_or_the_controller() -> None:
     assert "!has(object.metadata.deletionTimestamp)" in expressions
     user = "system:serviceaccount:ops:kaito-workspace-controller"
     assert f"request.userInfo.username != '{user}'" in expressions
+
+
+def test_webhook_url_from_the_environment_replaces_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEBHOOK_URL", raising=False)
+    in_cluster = WebhookConfig.from_env("kaito-system")
+    assert in_cluster.url is None and in_cluster.service is not None
+    monkeypatch.setenv("WEBHOOK_URL", "https://127.0.0.1:{port}/validate-workspace")
+    local = WebhookConfig.from_env("kaito-system")
+    assert local.service is None and local.url == "https://127.0.0.1:{port}/validate-workspace"
+    # The serving certificate then names the address the apiserver dials.
+    assert "127.0.0.1" in local.hosts()

@@ -17,7 +17,7 @@ from gpu_provisioner.cloudprovider import CloudProviderMetrics, NodeRequest
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider, AKSConfig
 from gpu_provisioner.cloudprovider.retry import RetrySettings
 from gpu_provisioner.cmd import App
-from tests.provisioner.harness import (
+from tests.gpu_provisioner.harness import (
     condition,
     get_json,
     install_machine_crd,

@@ -12,7 +12,7 @@ from kaito.catalog import Catalog
 from kaito.runtime.client import Client, Transport
 from kaito.runtime.client.connection import NativeConnection
 from kaito.webhook import WEBHOOK_PATH, WebhookConfig, WebhookServer
-from tests.api.conftest import inference
+from tests.api.samples import inference
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ REQUEST = NodeRequest(name=MACHINE, instance_type="Standard_NC6s_v3")
 # What ARM may do to any request; paths cover the pool, its operations and the compute lists.
 PATHS = [r"/agentPools/", r"/operations/", r"/virtualMachineScaleSets", r"/managedClusters/[^/]+$"]
 REQUEUES = 6
-# More seeds for a soak run: GP_CHAOS_SEEDS=200 pytest tests/gpu_provisioner/test_gp_aks_chaos.py
+# More seeds for a soak run: GP_CHAOS_SEEDS=200 pytest tests/gpu_provisioner/cloudprovider/aks/test_chaos.py
 SEEDS = int(os.environ.get("GP_CHAOS_SEEDS", "10"))
 
 

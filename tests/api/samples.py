@@ -1,14 +1,11 @@
-"""Shared data for the API tests."""
+"""Workspaces the API and webhook tests start from (a seed tuning Workspace, a valid inference one)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-import pytest
 import yaml
-
-from kaito.catalog import Catalog, load_catalog
 
 SEED_YAML = """\
 apiVersion: kaito.sh/v1alpha1
@@ -56,8 +53,3 @@ def seed() -> dict[str, Any]:
 def inference() -> dict[str, Any]:
     """A fresh copy of a valid inference Workspace."""
     return copy.deepcopy(yaml.safe_load(INFERENCE_YAML))
-
-
-@pytest.fixture(scope="session")
-def catalog() -> Catalog:
-    return load_catalog()

@@ -69,7 +69,7 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
             await allocated.wait()
         return await create(kind, obj, **kwargs)
 
-    client.create = slow_service_create  # type: ignore[method-assign]
+    client.create = slow_service_create  # type: ignore[method-assign,assignment]
     cache.put(kinds.WORKSPACE, workspace())
     cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
     await rec.reconcile(Request("default", "ws1"))

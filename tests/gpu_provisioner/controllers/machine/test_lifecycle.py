@@ -15,7 +15,7 @@ from gpu_provisioner.controllers.machine.request import node_request_for
 from gpu_provisioner.controllers.operations import OperationTracker
 from gpu_provisioner.metrics import ProvisionerMetrics
 from kaito.runtime.objects import conditions_of, find_condition
-from tests.provisioner.fakes import FakeCloud, FakeKube, machine
+from tests.gpu_provisioner.fakes import FakeCloud, FakeKube, machine
 
 SETTINGS = LifecycleSettings(poll_interval=0.01, retry_base=0.01, retry_max=0.05, registration_ttl=900)
 
@@ -188,7 +188,7 @@ def test_request_without_instance_type_is_invalid() -> None:
 async def test_stale_cache_after_own_write_waits_instead_of_repeating_work() -> None:
     import copy
 
-    from tests.provisioner.fakes import ready_node
+    from tests.gpu_provisioner.fakes import ready_node
 
     kube, _cloud, lc, metrics = make(cloud_kube=False)
     kube.add_machine(machine("ws10"))

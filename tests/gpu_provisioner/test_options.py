@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from gpu_provisioner.options import parse_bool, parse_duration, parse_options
+from gpu_provisioner.options import parse_options
 
 
 def test_defaults() -> None:
     o = parse_options([], env={})
     assert o.provider == "local"
-    assert o.leader_elect is True
+    assert o.manager.leader_elect is True
     assert o.machine_registration_ttl == 900
     assert o.gc_grace_period == 30
-    assert o.metrics_bind_address == ":8080"
-    assert o.health_probe_bind_address == ":8081"
-    assert o.kubeconfig is None
-    assert o.leader_election_id == "gpu-provisioner-leader-election"
+    assert o.manager.metrics_bind_address == ":8080"
+    assert o.manager.health_probe_bind_address == ":8081"
+    assert o.manager.kubeconfig is None
+    assert o.manager.leader_election_id == "gpu-provisioner-leader-election"
     assert o.machine_selector == ""
-    assert (o.kube_api_qps, o.kube_api_burst) == (200, 300)  # upstream's --kube-client-qps/-burst
+    assert (o.manager.qps, o.manager.burst) == (200, 300)  # upstream's --kube-client-qps/-burst
 
 
 def test_upstream_qps_names() -> None:
     o = parse_options(["--kube-client-qps=-1", "--kube-client-burst=10"], env={})
-    assert (o.kube_api_qps, o.kube_api_burst) == (0, 10)  # -1: no client-side limit
-    assert parse_options([], env={"KUBE_CLIENT_QPS": "50"}).kube_api_qps == 50
+    assert (o.manager.qps, o.manager.burst) == (0, 10)  # -1: no client-side limit
+    assert parse_options([], env={"KUBE_CLIENT_QPS": "50"}).manager.qps == 50
+    # karpenter's names for the same settings
+    o = parse_options([], env={"METRICS_PORT": "8000", "LEADER_ELECTION_NAME": "lease", "POD_NAMESPACE": "p"})
+    assert (o.manager.metrics_bind_address, o.manager.leader_election_id) == (":8000", "lease")
+    assert o.manager.leader_election_namespace == "p"
 
 
 def test_flags_and_env() -> None:
@@ -45,26 +47,23 @@ def test_flags_and_env() -> None:
         env=env,
     )
     assert o.provider == "aks"
-    assert o.kubeconfig == "/k"
-    assert o.leader_elect is False
+    assert o.manager.kubeconfig == "/k"
+    assert o.manager.leader_elect is False
     assert o.machine_registration_ttl == 5400
-    assert o.kube_api_qps == 5
+    assert o.manager.qps == 5
     assert o.log_format == "console"
-    assert parse_options(["--leader-elect=true"], env=env).leader_elect is True
-    assert parse_options(["--leader-elect"], env=env).leader_elect is True
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("90", 90), ("500ms", 0.5), ("1h2m3s", 3723)])
-def test_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
+    assert parse_options(["--leader-elect=true"], env=env).manager.leader_elect is True
+    assert parse_options(["--leader-elect"], env=env).manager.leader_elect is True
+    assert parse_options([], env={"GC_INTERVAL": "1m", "LOG_LEVEL": "debug"}).gc_interval == 60
 
 
 def test_bad_values() -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_duration("soon")
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_bool("maybe")
-    for flag in ("--max-concurrent-reconciles=0", "--kube-api-burst=0", "--kube-api-qps=inf"):
+    for flag in (
+        "--max-concurrent-reconciles=0",
+        "--kube-api-burst=0",
+        "--kube-api-qps=inf",
+        "--gc-interval=soon",
+    ):
         with pytest.raises(SystemExit):
             parse_options([flag], env={})
 

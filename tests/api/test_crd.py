@@ -12,7 +12,7 @@ import pytest
 
 from e2e.cluster import LocalCluster
 from tests.api.cluster_support import apply, install_crds
-from tests.api.conftest import SEED_YAML, inference, seed
+from tests.api.samples import SEED_YAML, inference, seed
 
 pytestmark = pytest.mark.cluster
 

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run by `make bench` and `make bench-workspaces`, not tests."""
