@@ -25,7 +25,7 @@ tuning:
     urls:
       - "https://huggingface.co/datasets/philschmid/dolly-15k-oai-style/resolve/main/data/train-00000-of-00001-54e3756291ca09c6.parquet?download=true"
   output:
-    image: "ACR_REPO_HERE.azurecr.io/IMAGE_NAME_HERE:0.0.1"
+    image: "myregistry.azurecr.io/phi-3-adapter:0.0.1"
     imagePushSecret: ACR_REGISTRY_SECRET_HERE
 """
 

@@ -15,6 +15,8 @@ from kaito.webhook.urls import check_registry_host, check_url
         "http://example.com/data.json",
         "https://8.8.8.8/file",
         "https://[2001:4860:4860::8888]/file",
+        "https://xn--bcher-kva.example/data.json",
+        "https://v1-2-3-4.example.com/data.json",
     ],
 )
 def test_accepted(url: str) -> None:
@@ -50,6 +52,21 @@ def test_accepted(url: str) -> None:
         ("https://example.com/a.parquet,https://example.com/b.parquet", "comma"),
         ("https://example.com/a b.parquet", "whitespace"),
         ("https://example.com/a.parquet\nhttps://example.com/b", "whitespace"),
+        ("http://168.63.129.16/machine", "WireServer"),
+        ("http://0177.0.0.1/a", "loopback"),
+        ("http://0x7f.1/a", "loopback"),
+        ("http://017700000001/a", "loopback"),
+        ("http://[::ffff:10.0.0.1]/a", "private"),
+        ("http://[fd00::1]/a", "private"),
+        ("http://[fe80::1%25eth0]/a", "link-local"),
+        ("http://[64:ff9b::a9fe:a9fe]/a", "metadata"),
+        ("http://[::127.0.0.1]/a", "loopback"),
+        ("http://[2002:a00:1::]/a", "private"),
+        ("http://127.0.0.1.nip.io/a", "wildcard-DNS"),
+        ("http://10-0-0-1.sslip.io/a", "wildcard-DNS"),
+        ("http://%31%32%37.0.0.1/a", "not a plain DNS name"),
+        ("http://bücher.de/a", "punycode"),
+        ("http://127.0.0.1\\@example.com/a", "backslash"),
     ],
 )
 def test_rejected(url: str, fragment: str) -> None:

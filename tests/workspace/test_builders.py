@@ -43,6 +43,17 @@ def test_machine_manifest_has_labels_requirements_taint_and_storage() -> None:
     assert m["spec"]["resources"]["requests"]["storage"] == "50Gi"
 
 
+def test_machine_never_stamps_reserved_label_keys() -> None:
+    ws = workspace()
+    ws["resource"]["labelSelector"] = {
+        "matchLabels": {"node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux"},
+        "matchExpressions": [{"key": "apps", "operator": "In", "values": ["ws1"]}],
+    }
+    labels = machine_manifest(ws, machine_name(ws, 0), "50Gi")["metadata"]["labels"]
+    assert labels["apps"] == "ws1"
+    assert not any("kubernetes.io/" in key for key in labels), labels
+
+
 def test_machine_failure_is_read_from_launched_false() -> None:
     machine = {
         "metadata": {"name": "wsabc"},

@@ -21,6 +21,15 @@ class GroupVersionKind(_Model):
     kind: str = ""
 
 
+class UserInfo(_Model):
+    """Who sent the request, as the apiserver authenticated them (authentication.k8s.io/v1 UserInfo)."""
+
+    username: str = ""
+    uid: str = ""
+    groups: list[str] = Field(default_factory=list)
+    extra: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class AdmissionRequest(_Model):
     """The parts of an AdmissionRequest the webhook uses."""
 
@@ -33,6 +42,7 @@ class AdmissionRequest(_Model):
     object: dict[str, Any] | None = None
     old_object: dict[str, Any] | None = Field(default=None, alias="oldObject")
     dry_run: bool | None = Field(default=None, alias="dryRun")
+    user_info: UserInfo = Field(default_factory=UserInfo, alias="userInfo")
 
 
 class AdmissionReview(_Model):

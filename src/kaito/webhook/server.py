@@ -29,6 +29,7 @@ from kaito.egress import EgressPolicy
 from kaito.runtime.client import Client
 from kaito.runtime.client.kinds import CONFIGMAP
 from kaito.webhook.admission import AdmissionReview, review_response
+from kaito.webhook.authz import Authorizer
 from kaito.webhook.cert_store import SecretCertStore
 from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, expires_at
 from kaito.webhook.configuration import (
@@ -127,7 +128,9 @@ class WebhookServer:
         self._client = client
         self._metrics = metrics or WebhookMetrics(CollectorRegistry())
         self._config = config
-        self._validator = validator or WorkspaceValidator(catalog, _config_map_reader(client), config.egress)
+        self._validator = validator or WorkspaceValidator(
+            catalog, _config_map_reader(client), config.egress, authorizer=Authorizer(client)
+        )
         self._store = SecretCertStore(
             client,
             config.namespace,
@@ -301,7 +304,7 @@ class WebhookServer:
         obj["metadata"] = metadata
         try:
             with self._metrics.admission_duration.time():
-                verdict = await self._validator.validate(obj, old)
+                verdict = await self._validator.validate(obj, old, user=req.user_info)
         except Exception as exc:
             self._metrics.admission_requests.labels(operation=req.operation, allowed="error").inc()
             log.exception("workspace validation crashed", namespace=req.namespace, name=req.name)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from kaito.api import ANNOTATION_BYPASS_RESOURCE_CHECKS, PresetSpec, Workspace
+from kaito.api.labels import is_reserved, selector_problems
 from kaito.catalog import (
     Catalog,
     InstanceType,
@@ -26,6 +27,9 @@ from kaito.catalog import (
     suggest_instance_types,
 )
 from kaito.egress import EgressPolicy
+from kaito.webhook.admission import UserInfo
+from kaito.webhook.authz import Authorizer
+from kaito.webhook.images import ImageReference, parse_reference
 from kaito.webhook.tuning_config import CONFIG_KEY, check_training_config, yaml_position
 from kaito.webhook.urls import check_registry_host, check_url
 
@@ -62,13 +66,20 @@ class WorkspaceValidator:
         catalog: Catalog,
         read_config_map: ConfigMapReader | None = None,
         egress: EgressPolicy | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
+        """``egress``: the operator's allow-list for data and push destinations. ``authorizer``: checks
+        that the author could create the pods a template or volumeSource asks for; without it (unit
+        tests) those checks are skipped."""
         self._catalog = catalog
         self._read_config_map = read_config_map
         self._egress = egress or EgressPolicy()
+        self._authorizer = authorizer
 
-    async def validate(self, obj: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> Verdict:
-        """Validate a CREATE (``old`` None) or UPDATE of a Workspace."""
+    async def validate(
+        self, obj: Mapping[str, Any], old: Mapping[str, Any] | None = None, user: UserInfo | None = None
+    ) -> Verdict:
+        """Validate a CREATE (``old`` None) or UPDATE of a Workspace by ``user``."""
         verdict = Verdict()
         metadata = obj.get("metadata") or {}
         if metadata.get("deletionTimestamp"):
@@ -93,9 +104,39 @@ class WorkspaceValidator:
             await self._check_inference(workspace, instance, verdict, recheck)
         if workspace.tuning is not None:
             await self._check_tuning(workspace, instance, verdict, recheck)
+        self._check_selector(obj, verdict)
+        self._check_images(obj, verdict)
+        if self._authorizer is not None and user is not None and verdict.allowed and _grants_pods(obj, old):
+            errors, warnings = await self._authorizer.check(obj, user, workspace.namespace)
+            verdict.errors += errors
+            verdict.warnings += warnings
         return verdict
 
     # --- pieces ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_selector(obj: Mapping[str, Any], verdict: Verdict) -> None:
+        selector = _placement(obj, "resource.labelSelector")
+        if not isinstance(selector, Mapping):
+            return
+        verdict.errors += selector_problems(selector, "resource.labelSelector")
+        reserved = sorted(str(k) for k in (selector.get("matchLabels") or {}) if is_reserved(str(k)))
+        if reserved:
+            verdict.warnings.append(
+                f"resource.labelSelector.matchLabels: {', '.join(reserved)} are reserved by Kubernetes and "
+                "are not stamped on the nodes KAITO provisions; only nodes that already carry them match"
+            )
+
+    def _check_images(self, obj: Mapping[str, Any], verdict: Verdict) -> None:
+        for path in _IMAGE_FIELDS:
+            for field_path, value in _values_at(obj, path):
+                if not isinstance(value, str):
+                    continue
+                parsed = parse_reference(value)
+                if not isinstance(parsed, ImageReference):
+                    verdict.errors.append(f"{field_path}: {parsed}")
+                elif field_path == "tuning.output.image":
+                    _check_push_target(value, parsed, field_path, verdict, self._egress)
 
     @staticmethod
     def _check_name(workspace: Workspace, verdict: Verdict, creating: bool) -> None:
@@ -203,11 +244,6 @@ class WorkspaceValidator:
                 )
                 self._fit(workspace, verdict, [f"{p.field}: {p.message}" for p in problems], suggestions)
         self._check_urls(tuning.input.urls, "tuning.input.urls", verdict)
-        if tuning.output.image:
-            # The pusher connects to the output registry from inside the cluster, as the downloader does.
-            problem = check_registry_host(tuning.output.image, self._egress)
-            if problem is not None:
-                verdict.errors.append(f"tuning.output.image: {problem}")
         if tuning.config:
             await self._check_config_map(workspace, tuning.config, tuning.method, verdict)
 
@@ -263,6 +299,56 @@ class WorkspaceValidator:
             return
         if document is not None and not isinstance(document, dict):
             verdict.errors.append(f"inference.config ({INFERENCE_CONFIG_KEY}): must be a mapping of settings")
+
+
+# Every image reference a Workspace may carry; "[]" walks a list.
+_IMAGE_FIELDS = (
+    "inference.preset.presetOptions.image",
+    "inference.adapters[].source.image",
+    "tuning.preset.presetOptions.image",
+    "tuning.input.image",
+    "tuning.output.image",
+)
+
+
+def _values_at(obj: Any, path: str, prefix: str = "") -> list[tuple[str, Any]]:
+    """(field path, value) for each value at ``path`` in ``obj``."""
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    key = head.removesuffix("[]")
+    node = obj.get(key) if isinstance(obj, Mapping) else None
+    where = f"{prefix}.{key}" if prefix else key
+    if node is None:
+        return []
+    nodes = list(enumerate(node)) if many and isinstance(node, list) else [(None, node)]
+    found: list[tuple[str, Any]] = []
+    for index, item in nodes:
+        at = f"{where}[{index}]" if index is not None else where
+        found += _values_at(item, rest, at) if rest else [(at, item)]
+    return found
+
+
+def _check_push_target(
+    value: str, reference: ImageReference, field_path: str, verdict: Verdict, egress: EgressPolicy
+) -> None:
+    # The pusher connects from inside the cluster, with credentials: the same egress policy as input URLs.
+    if reference.digest or not reference.tag:
+        verdict.errors.append(
+            f"{field_path}: must name a tag to push to and no digest, e.g. registry/repo:0.0.1"
+        )
+    problem = check_registry_host(value, egress)
+    if problem is not None:
+        verdict.errors.append(
+            f"{field_path}: {problem}; push to a public registry or one on the operator's egress allow-list"
+        )
+
+
+def _grants_pods(obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
+    """Whether this write asks for a pod of the author's making or a push with a Secret (tuning input and
+    output are immutable, so on an update only a changed template counts)."""
+    if old is None:
+        return True
+    return bool(_placement(obj, "inference.template") != _placement(old, "inference.template"))
 
 
 def _placement(obj: Mapping[str, Any], key: str) -> Any:

@@ -18,6 +18,7 @@ from kaito.api.constants import (
     MACHINE_API_VERSION,
     MACHINE_KIND,
 )
+from kaito.api.labels import stamped_labels
 from kaito.api.views import as_workspace
 from kaito.runtime.objects import Obj, get_path, is_deleting, namespace_of
 from kaito.workspace.names import MACHINE_TYPE_GPU, PROVISIONER_NAME
@@ -52,11 +53,12 @@ def free_machine_names(workspace: Mapping[str, Any], taken: set[str], count: int
 
 
 def machine_manifest(workspace: Mapping[str, Any], name: str, storage: str, arch: str = "amd64") -> Obj:
-    """The Machine for one missing node: workspace labels plus the selector's matchLabels (so the new node
-    matches), instance type/arch/os/machine-type requirements, the ``sku=gpu`` taint and the disk size."""
+    """The Machine for one missing node: workspace labels plus labels that make the new node match the
+    selector (never keys Kubernetes reserves, see :func:`~kaito.api.labels.stamped_labels`), instance
+    type/arch/os/machine-type requirements, the ``sku=gpu`` taint and the disk size."""
     resource = as_workspace(workspace).get("resource", {})
     instance_type = resource.get("instanceType", "")
-    match_labels = dict(resource.get("labelSelector", {}).get("matchLabels", {}))
+    match_labels = stamped_labels(resource.get("labelSelector"))
     labels = {LABEL_PROVISIONER_NAME: PROVISIONER_NAME, **match_labels, **workspace_labels(workspace)}
     requirements = [
         {"key": LABEL_INSTANCE_TYPE, "operator": "In", "values": [instance_type]},

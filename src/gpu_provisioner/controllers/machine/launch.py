@@ -23,6 +23,7 @@ from gpu_provisioner.controllers.machine.context import Deps, Pass
 from gpu_provisioner.controllers.machine.request import instance_type_of, node_request_for, requirement_labels
 from gpu_provisioner.controllers.operations import CREATE, GC_DELETE, Outcome, Pending
 from kaito.api.constants import ANNOTATION_MACHINE_LINKED, LABEL_INSTANCE_TYPE, MACHINE_CONDITION_LAUNCHED
+from kaito.api.labels import is_reserved
 from kaito.runtime.objects import condition_is, find_condition, meta
 
 ANNOTATION_FINAL_ERROR_GENERATION = "gpu-provisioner.kaito.sh/launch-failed-generation"
@@ -157,8 +158,9 @@ def _record(deps: Deps, p: Pass, instance: Instance) -> None:
         p.status["capacity"] = dict(instance.capacity)
     if instance.allocatable:
         p.status["allocatable"] = dict(instance.allocatable)
-    # karpenter's PopulateMachineDetails order: cloud labels, then requirements, then the user's.
-    user_labels = dict(p.labels)
+    # karpenter's PopulateMachineDetails order: cloud labels, then requirements, then the user's. A Machine's
+    # own labels never set keys Kubernetes reserves: those come only from the cloud and the requirements.
+    user_labels = {k: v for k, v in p.labels.items() if not is_reserved(k)}
     p.labels = {**dict(instance.labels), **requirement_labels(p.machine), **user_labels}
     p.labels.setdefault(LABEL_INSTANCE_TYPE, instance.instance_type or instance_type_of(p.machine) or "")
     p.annotations[ANNOTATION_MACHINE_LINKED] = str(instance.provider_id)

@@ -64,10 +64,11 @@ class ResourceSpec(KubeModel):
                 reason="FieldValueForbidden",
             ),
             rule(
-                "has(self.labelSelector.matchLabels) && size(self.labelSelector.matchLabels) > 0",
-                "resource.labelSelector.matchLabels must hold at least one label: KAITO stamps these "
-                "labels on the nodes it provisions so that they match the selector",
-                field_path=".labelSelector.matchLabels",
+                "(has(self.labelSelector.matchLabels) && size(self.labelSelector.matchLabels) > 0) || "
+                "(has(self.labelSelector.matchExpressions) && size(self.labelSelector.matchExpressions) > 0)",
+                "resource.labelSelector must hold at least one matchLabels entry or matchExpressions "
+                "requirement: an empty selector would select every node",
+                field_path=".labelSelector",
                 reason="FieldValueRequired",
             ),
         )
@@ -89,8 +90,9 @@ class ResourceSpec(KubeModel):
         "preset. Immutable.",
     )
     label_selector: LabelSelector = Field(
-        description="Selects the nodes that run the workload. matchLabels are also stamped on nodes that "
-        "KAITO provisions. Required and immutable."
+        description="Selects the nodes that run the workload. Nodes KAITO provisions get labels that match "
+        "it (matchLabels, and a value for In and Exists expressions), except keys under kubernetes.io/ "
+        "and k8s.io/, which Kubernetes reserves. Required and immutable."
     )
     preferred_nodes: list[NodeName] | None = Field(
         default=None,
