@@ -86,7 +86,9 @@ def test_service_ports_and_lb_annotation() -> None:
     assert svc["spec"]["type"] == "ClusterIP"
     assert svc["metadata"]["ownerReferences"][0]["controller"] is True
     ws["metadata"]["annotations"] = {"kaito.sh/enablelb": "True"}
-    assert service_manifest(ws, distributed=False)["spec"]["type"] == "LoadBalancer"
+    # Only when the operator allows public load balancers.
+    assert service_manifest(ws, distributed=False)["spec"]["type"] == "ClusterIP"
+    assert service_manifest(ws, distributed=False, allow_load_balancer=True)["spec"]["type"] == "LoadBalancer"
     dist = service_manifest(ws, distributed=True)
     assert dist["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "ws1-0"
     headless = headless_service_manifest(ws)
@@ -234,6 +236,8 @@ def test_tuning_job_with_urls_and_pusher() -> None:
     failing = [r["onExitCodes"]["containerName"] for r in job["spec"]["podFailurePolicy"]["rules"][:-1]]
     names = {c["name"] for c in [*spec["containers"], *spec.get("initContainers", [])]}
     assert set(failing) <= names and "pusher" in failing
+    # A stuck run cannot hold the GPU node forever, nor a broken one retry forever.
+    assert job["spec"]["activeDeadlineSeconds"] == 3 * 24 * 3600 and job["spec"]["backoffLimit"] == 3
     assert_restricted(spec)
 
 

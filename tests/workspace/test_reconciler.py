@@ -327,3 +327,100 @@ async def test_a_refused_status_write_never_blocks_releasing_the_machines() -> N
     await rec.reconcile(Request("default", "ws1"))
     stored = cache.get(kinds.WORKSPACE, "default", "ws1")
     assert stored is not None and stored["metadata"]["finalizers"] == []
+
+
+async def test_a_user_named_configmap_comes_only_from_the_workspace_namespace() -> None:
+    cache, client, rec, events = make()
+    cache.put(kinds.WORKSPACE, tuning_workspace(config="team-config"))
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "tune1"}))
+    # A ConfigMap of that name in the release namespace is KAITO's, not the user's: never served.
+    qlora = "training_config:\n  QuantizationConfig: {load_in_4bit: true}\n"
+    cache.put(
+        kinds.CONFIGMAP,
+        {"metadata": {"name": "team-config", "namespace": "kaito"}, "data": {"training_config.yaml": qlora}},
+    )
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("create", "Job") == []
+    ws = cache.get(kinds.WORKSPACE, "default", "tune1")
+    assert ws is not None
+    job_started = next(c for c in ws["status"]["conditions"] if c["type"] == "JobStarted")
+    assert job_started["reason"] == "ConfigMapNotFound"
+    assert "tuning.config: ConfigMap 'team-config' not found in namespace default" in job_started["message"]
+    assert ("Warning", "ConfigMapNotFound") in {(t, r) for t, r, _ in events.items}
+
+    # Re-checked at reconcile, not only at admission: a ConfigMap broken after the Workspace was admitted.
+    lora = "training_config:\n  QuantizationConfig: {load_in_4bit: yes please}\n"
+    cache.put(
+        kinds.CONFIGMAP,
+        {"metadata": {"name": "team-config", "namespace": "default"}, "data": {"training_config.yaml": lora}},
+    )
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("create", "Job") == []
+    invalid = [m for t, r, m in events.items if r == "ConfigMapInvalid"]
+    assert invalid and "tuning.config (training_config.yaml): " in invalid[-1]
+
+    cache.put(
+        kinds.CONFIGMAP,
+        {
+            "metadata": {"name": "team-config", "namespace": "default"},
+            "data": {"training_config.yaml": qlora},
+        },
+    )
+    await rec.reconcile(Request("default", "tune1"))
+    assert client.writes("create", "Job") == [("create", "Job", "tune1")]
+    job = cache.get(kinds.JOB, "default", "tune1")
+    assert job is not None and "team-config" in str(job["spec"]["template"]["spec"]["volumes"])
+
+
+def _stuck(cache: FakeCache) -> str:
+    """ws1's Machine, deleted, whose cloud capacity the provisioner cannot release."""
+    (machine,) = cache.list(kinds.MACHINE)
+    machine = copy.deepcopy(machine)
+    machine["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    machine["status"] = {
+        "conditions": [
+            {
+                "type": "MachineTerminated",
+                "status": "False",
+                "reason": "AuthorizationFailed",
+                "message": "cloud delete failed: the client does not have authorization",
+            }
+        ]
+    }
+    cache.put(kinds.MACHINE, machine)
+    return str(machine["metadata"]["name"])
+
+
+async def test_deleting_says_which_machine_cannot_be_released_and_why() -> None:
+    cache, _, rec, events = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    mark_deleting(cache)
+    name = _stuck(cache)
+    result = await rec.reconcile(Request("default", "ws1"))
+    assert result is not None and result.requeue_after > 0
+    ws = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert ws is not None and ws["metadata"]["finalizers"] == ["workspace.finalizer.kaito.sh"]
+    deleting = next(c for c in ws["status"]["conditions"] if c["type"] == "WorkspaceDeleting")
+    assert deleting["reason"] == "MachineReleaseFailed"
+    assert (
+        f"machine {name} cannot be released (AuthorizationFailed: cloud delete failed" in deleting["message"]
+    )
+    assert "kaito.sh/force-release" in deleting["message"]
+    assert ("Warning", "MachineReleaseFailed") in {(t, r) for t, r, _ in events.items}
+
+
+async def test_force_release_annotation_drops_the_finalizer_and_leaves_machines() -> None:
+    cache, _, rec, events = make()
+    cache.put(kinds.WORKSPACE, workspace())
+    await rec.reconcile(Request("default", "ws1"))
+    ws = mark_deleting(cache)
+    name = _stuck(cache)
+    ws["metadata"]["annotations"] = {"kaito.sh/force-release": "true"}
+    cache.put(kinds.WORKSPACE, ws)
+    await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None and stored["metadata"]["finalizers"] == []
+    assert cache.get(kinds.MACHINE, None, name) is not None, "the provisioner still owns the Machine"
+    forced = [m for t, r, m in events.items if r == "ForceReleased"]
+    assert forced and name in forced[0]

@@ -42,6 +42,10 @@ LABEL_ACCELERATOR: Final = "accelerator"
 
 # --- Annotations ---------------------------------------------------------------------------------
 ANNOTATION_ENABLE_LB: Final = "kaito.sh/enablelb"
+# "true" on a Workspace being deleted: an admin releases it now, without waiting for its Machines (which
+# the provisioner keeps terminating on its own). Anyone who may patch the Workspace could remove the
+# finalizer by hand just as well; the annotation makes that logged, evented and documented.
+ANNOTATION_FORCE_RELEASE: Final = "kaito.sh/force-release"
 ANNOTATION_RUNTIME: Final = "kaito.sh/runtime"
 ANNOTATION_BYPASS_RESOURCE_CHECKS: Final = "kaito.sh/bypass-resource-checks"
 ANNOTATION_NODE_IMAGE_FAMILY: Final = "kaito.sh/node-image-family"
@@ -93,6 +97,9 @@ MACHINE_CONDITION_READY: Final = "Ready"
 MACHINE_CONDITION_DRIFTED: Final = "MachineDrifted"
 MACHINE_CONDITION_EMPTY: Final = "MachineEmpty"
 MACHINE_CONDITION_EXPIRED: Final = "MachineExpired"
+# False while a deleted Machine's cloud capacity cannot be released: the reason and message are the cloud's
+# error, which the Workspace that owns the Machine repeats in its WorkspaceDeleting condition.
+MACHINE_CONDITION_TERMINATED: Final = "MachineTerminated"
 # Ready is derived from these three (knative "living" condition set).
 MACHINE_LIVING_CONDITIONS: Final = (
     MACHINE_CONDITION_LAUNCHED,

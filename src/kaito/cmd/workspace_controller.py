@@ -105,6 +105,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="HOST:PORT[,...]",
         help="registries the tuning pusher speaks plain HTTP to (a registry on the node network)",
     )
+    add_flag(
+        p,
+        "--allow-public-load-balancers",
+        env=("ALLOW_PUBLIC_LOAD_BALANCERS",),
+        type=parse_bool,
+        default=False,
+        help='honour the kaito.sh/enablelb: "True" Workspace annotation (a public LoadBalancer Service)',
+    )
     # Upstream KAITO's flag is --webhook.
     add_flag(
         p,
@@ -142,6 +150,7 @@ def build(args: argparse.Namespace) -> Manager:
         datamovers_image=args.datamovers_image,
         egress_allow=tuple(args.egress_allow.entries),
         insecure_registries=args.insecure_registries,
+        allow_public_load_balancers=args.allow_public_load_balancers,
         max_concurrent_reconciles=args.max_concurrent_reconciles,
     )
     metrics = WorkspaceMetrics(mgr.metrics.registry, lambda: mgr.cache.list(WORKSPACE))

@@ -23,6 +23,9 @@ class ControllerConfig:
     egress_allow: Sequence[str] = ()
     # Registries (host:port) the pusher speaks plain HTTP to, as docker's insecure-registries.
     insecure_registries: Sequence[str] = ()
+    # Honour kaito.sh/enablelb: a Workspace author could otherwise expose a model to the internet (and
+    # bill a cloud load balancer) with one annotation. Off unless the operator opts in.
+    allow_public_load_balancers: bool = False
     # Safety nets only: progress is driven by watch events; these bound how long a lost event can stall.
     provisioning_requeue_seconds: float = 60.0
     deleting_requeue_seconds: float = 30.0

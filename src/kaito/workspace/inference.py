@@ -61,15 +61,23 @@ def _metadata(workspace: Mapping[str, Any], name: str) -> Obj:
     }
 
 
-def service_manifest(workspace: Mapping[str, Any], distributed: bool) -> Obj:
-    """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"``.
-    For a StatefulSet only pod 0 serves, the others are torchrun workers."""
-    annotations = annotations_of(workspace)
+def wants_load_balancer(workspace: Mapping[str, Any]) -> bool:
+    """Whether the Workspace asks for a public LoadBalancer (``kaito.sh/enablelb: "True"``)."""
+    return annotations_of(workspace).get(ANNOTATION_ENABLE_LB) == "True"
+
+
+def service_manifest(
+    workspace: Mapping[str, Any], distributed: bool, allow_load_balancer: bool = False
+) -> Obj:
+    """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"`` and the
+    operator allows public load balancers (``allow_load_balancer``), else ClusterIP. For a StatefulSet only
+    pod 0 serves, the others are torchrun workers."""
+    public = allow_load_balancer and wants_load_balancer(workspace)
     selector = selector_labels(workspace)
     if distributed:
         selector[LABEL_STATEFULSET_POD_NAME] = f"{name_of(workspace)}-0"
     spec: Obj = {
-        "type": "LoadBalancer" if annotations.get(ANNOTATION_ENABLE_LB) == "True" else "ClusterIP",
+        "type": "LoadBalancer" if public else "ClusterIP",
         "selector": selector,
         "ports": [
             {"name": "http", "port": 80, "targetPort": INFERENCE_PORT, "protocol": "TCP"},

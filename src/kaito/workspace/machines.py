@@ -126,6 +126,18 @@ def machine_failure(machine: Mapping[str, Any]) -> MachineFailure | None:
     return None
 
 
+def release_problem(machine: Mapping[str, Any]) -> str | None:
+    """Why a deleted Machine is not gone yet, as the provisioner recorded it (``MachineTerminated=False``
+    with the cloud's error), or None while its release is simply in progress."""
+    condition = _conditions(machine).get("Terminated")
+    if condition is None or condition.get("status") != "False":
+        return None
+    reason = str(condition.get("reason") or "")
+    message = str(condition.get("message") or "")
+    detail = f"{reason}: {message}" if reason and message else reason or message or "no reason given"
+    return f"machine {get_path(machine, 'metadata', 'name')} cannot be released ({detail})"
+
+
 def sanitize_reason(reason: str) -> str:
     """metav1.Condition reasons must match ``^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$``."""
     cleaned = _REASON_RE.sub("", reason.title() if " " in reason else reason)

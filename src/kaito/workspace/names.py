@@ -47,7 +47,10 @@ REASON_JOB_FAILED: Final = "WorkspaceTuningJobStatusFailed"
 REASON_WORKSPACE_READY: Final = "WorkspaceReady"
 REASON_WORKSPACE_SUCCEEDED: Final = "WorkspaceSucceeded"
 REASON_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
+REASON_MACHINE_RELEASE_FAILED: Final = "MachineReleaseFailed"
+REASON_FORCE_RELEASED: Final = "ForceReleased"
 REASON_CONFIG_MISSING: Final = "ConfigMapNotFound"
+REASON_CONFIG_INVALID: Final = "ConfigMapInvalid"
 REASON_WORKLOAD_INVALID: Final = "WorkloadInvalid"
 
 # Summary states (status.state) this controller writes: the API's, but for NotReady, which it never sets.

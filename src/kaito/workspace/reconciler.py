@@ -18,7 +18,12 @@ from typing import Any
 
 import structlog
 
-from kaito.api.constants import CONDITION_WORKSPACE_DELETING, CONDITION_WORKSPACE_READY, WORKSPACE_FINALIZER
+from kaito.api.constants import (
+    ANNOTATION_ENABLE_LB,
+    ANNOTATION_FORCE_RELEASE,
+    CONDITION_WORKSPACE_READY,
+    WORKSPACE_FINALIZER,
+)
 from kaito.api.views import as_workspace
 from kaito.runtime.cache import Cache
 from kaito.runtime.client import (
@@ -47,6 +52,7 @@ from kaito.runtime.objects import (
     namespace_of,
     uid_of,
 )
+from kaito.webhook.tuning_config import check_training_config
 from kaito.workspace import kinds
 from kaito.workspace import names as n
 from kaito.workspace.background import BackgroundApplies
@@ -60,6 +66,7 @@ from kaito.workspace.inference import (
     headless_service_manifest,
     is_distributed,
     service_manifest,
+    wants_load_balancer,
     workload_manifest,
 )
 from kaito.workspace.machines import (
@@ -68,6 +75,7 @@ from kaito.workspace.machines import (
     machine_failure,
     machine_manifest,
     machine_node_name,
+    release_problem,
 )
 from kaito.workspace.metrics import WorkspaceMetrics
 from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qualifies
@@ -172,17 +180,32 @@ class WorkspaceReconciler:
                     workspace, "Normal", "MachineDeleted", f"deleting machine {name_of(machine)}"
                 )
         await self._delete_owned(workspace)
-        if not condition_is(conditions_of(workspace), CONDITION_WORKSPACE_DELETING, "True"):
-            try:
-                await self._write_status(workspace, deleting_status(workspace, len(machines)))
-            except ConflictError:
-                raise
-            except ApiError as exc:
-                _log.warning("could not record WorkspaceDeleting; deletion goes on", error=str(exc))
+        blocked = [problem for problem in map(release_problem, machines) if problem is not None]
+        if blocked:
+            self.events.event(workspace, "Warning", n.REASON_MACHINE_RELEASE_FAILED, "; ".join(blocked))
+        try:
+            await self._write_status(workspace, deleting_status(workspace, len(machines), blocked=blocked))
+        except ConflictError:
+            raise
+        except ApiError as exc:
+            _log.warning("could not record WorkspaceDeleting; deletion goes on", error=str(exc))
         # Evaluated first: it also clears records of Machines already seen, which a later, emptier cache
         # could no longer confirm.
         settled = self.expectations.satisfied(key, self._machine_seen)
-        if machines or not settled:
+        forced = annotations_of(workspace).get(ANNOTATION_FORCE_RELEASE) == "true"
+        if (machines or not settled) and forced:
+            left = [name_of(m) for m in machines]
+            _log.warning(
+                "workspace force-released; machines left to the provisioner", workspace=key, machines=left
+            )
+            self.events.event(
+                workspace,
+                "Warning",
+                n.REASON_FORCE_RELEASED,
+                f"{ANNOTATION_FORCE_RELEASE}: released without waiting for machine(s) "
+                f"{', '.join(left) or '(none seen yet)'}; the provisioner keeps terminating them",
+            )
+        elif machines or not settled:
             # The provisioner releases the cloud node first; its Machine's delete event brings us back.
             return Result(requeue_after=self.config.deleting_requeue_seconds)
         await self._remove_finalizer(workspace)
@@ -586,7 +609,16 @@ class WorkspaceReconciler:
         """Hands the workspace's Services to the background; returns those the cache does not show yet (the
         workspace is not Ready without them)."""
         distributed = _distributed(workspace, preset)
-        services = [service_manifest(workspace, distributed)]
+        allowed = self.config.allow_public_load_balancers
+        if wants_load_balancer(workspace) and not allowed:
+            self.events.event(
+                workspace,
+                "Warning",
+                "LoadBalancerNotAllowed",
+                f"metadata.annotations[{ANNOTATION_ENABLE_LB}]: public load balancers are not allowed by the "
+                "operator (--allow-public-load-balancers); the Service stays ClusterIP",
+            )
+        services = [service_manifest(workspace, distributed, allowed)]
         if distributed:
             services.append(headless_service_manifest(workspace))
         return [name_of(svc) for svc in services if not self._service_applied(workspace, svc)]
@@ -648,21 +680,33 @@ class WorkspaceReconciler:
         ns = namespace_of(workspace)
         tuning = as_workspace(workspace).get("tuning", {})
         user_config = tuning.get("config", "")
-        config_map: Mapping[str, Any] | None = (
-            self.cache.get(kinds.CONFIGMAP, ns, user_config) if user_config else None
-        )
-        if config_map is not None:
-            config_name = user_config
+        config_map: Mapping[str, Any] | None
+        problem: tuple[str, str] | None
+        if user_config:
+            # Only from the Workspace's own namespace, checked again now (it may have changed or gone since
+            # admission): the release namespace serves KAITO's default templates, never a user-named one.
+            config_name = str(user_config)
+            config_map = self.cache.get(kinds.CONFIGMAP, ns, config_name)
+            if config_map is None:
+                problem = (
+                    n.REASON_CONFIG_MISSING,
+                    f"tuning.config: ConfigMap {config_name!r} not found in namespace {ns}",
+                )
+            else:
+                found = check_training_config(config_map.get("data") or {}, tuning.get("method", ""))
+                problem = (n.REASON_CONFIG_INVALID, "; ".join(found)) if found else None
+            if problem is not None:
+                # The JobStarted condition carries it, and its transition is evented (naming the field).
+                return None, problem
         else:
-            source_name = user_config or default_config_template(tuning.get("method", ""))
+            source_name = default_config_template(tuning.get("method", ""))
             source = self.cache.get(kinds.CONFIGMAP, self.config.release_namespace, source_name)
             if source is None:
-                where = (
-                    f"{ns} or {self.config.release_namespace}"
-                    if user_config
-                    else self.config.release_namespace
+                where = self.config.release_namespace
+                return None, (
+                    n.REASON_CONFIG_MISSING,
+                    f"tuning template {source_name!r} not found in {where}",
                 )
-                return None, (n.REASON_CONFIG_MISSING, f"ConfigMap {source_name!r} not found in {where}")
             config_map = await self._apply(
                 workspace, kinds.CONFIGMAP, stamp_hash(config_copy_manifest(workspace, source))
             )

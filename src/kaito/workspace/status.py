@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kaito.api.constants import (
+    ANNOTATION_FORCE_RELEASE,
     CONDITION_INFERENCE_READY,
     CONDITION_JOB_STARTED,
     CONDITION_RESOURCE_READY,
@@ -257,10 +258,11 @@ def compute_status(obs: Observation, now: datetime | None = None) -> dict[str, A
 
 
 def deleting_status(
-    workspace: Mapping[str, Any], remaining: int, now: datetime | None = None
+    workspace: Mapping[str, Any], remaining: int, now: datetime | None = None, blocked: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The status while the finalizer waits for the Machines to go: the old conditions kept, plus
-    ``WorkspaceDeleting``."""
+    ``WorkspaceDeleting``, whose message says which Machines cannot be released and the cloud's error
+    (``blocked``)."""
     generation = generation_of(workspace)
     old = [c for c in conditions_of(workspace) if c.get("type") != CONDITION_WORKSPACE_DELETING]
     desired = [
@@ -270,7 +272,15 @@ def deleting_status(
         for c in old
     ]
     message = f"waiting for {remaining} machine(s) to be deleted" if remaining else "cleaning up"
-    desired.append(Cond(CONDITION_WORKSPACE_DELETING, "True", n.REASON_WORKSPACE_DELETING, message))
+    reason = n.REASON_WORKSPACE_DELETING
+    if blocked:
+        reason = n.REASON_MACHINE_RELEASE_FAILED
+        message = (
+            f"{message}: {'; '.join(blocked)}. The provisioner keeps retrying; an admin can release the "
+            f'Workspace now with the annotation {ANNOTATION_FORCE_RELEASE}="true" (the Machines are left to '
+            "the provisioner)"
+        )
+    desired.append(Cond(CONDITION_WORKSPACE_DELETING, "True", reason, message))
     merged = _merge(conditions_of(workspace), desired, generation, now or datetime.now(UTC))
     for item, before in zip(merged, old, strict=False):
         # Keep the old conditions exactly as they were: their generation is the one they were computed at.

@@ -48,6 +48,13 @@ TUNING_CONTAINER = "tuning"
 PUSHER_CONTAINER = "pusher"
 DOWNLOADER_CONTAINER = "data-downloader"
 DOWNLOAD_RETRIES = 5
+# Retries for pods lost to causes the pod failure policy does not ignore (an image pull that gives up, a
+# failed init container): enough for a flake, few enough that a broken Job stops holding a GPU node.
+TUNING_BACKOFF_LIMIT = 3
+# A run that has not finished in three days is stuck (a hung download, a pusher waiting on a registry that
+# never answers): the Job fails, its pods go and the GPU node is released. Real fine-tuning runs of the
+# catalog's presets take hours.
+TUNING_DEADLINE_SECONDS = 3 * 24 * 3600
 
 
 def default_config_template(method: str) -> str:
@@ -59,8 +66,7 @@ def config_copy_name(workspace: Mapping[str, Any]) -> str:
 
 
 def config_copy_manifest(workspace: Mapping[str, Any], source: Mapping[str, Any]) -> Obj:
-    """A copy of the template (or the user's ConfigMap from the release namespace), owned by the Workspace
-    so it goes with it."""
+    """A copy of a default template from the release namespace, owned by the Workspace so it goes with it."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -284,7 +290,8 @@ def job_manifest(workspace: Mapping[str, Any], inputs: TuningInputs) -> Obj:
             "ownerReferences": [owner_reference(WORKSPACE, workspace)],
         },
         "spec": {
-            "backoffLimit": 3,
+            "backoffLimit": TUNING_BACKOFF_LIMIT,
+            "activeDeadlineSeconds": TUNING_DEADLINE_SECONDS,
             # A non-zero exit of the trainer is a bad config or data set: retrying cannot help. Evictions
             # and node loss are not the run's fault and are not counted.
             "podFailurePolicy": {

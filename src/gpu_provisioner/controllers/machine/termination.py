@@ -15,6 +15,7 @@ from gpu_provisioner.cloudprovider.api import (
     RetryableError,
 )
 from gpu_provisioner.cloudprovider.naming import pool_name_for
+from gpu_provisioner.controllers.machine.conditions import set_condition
 from gpu_provisioner.controllers.machine.context import Deps, Pass
 from gpu_provisioner.controllers.machine.launch import error_message, error_reason
 from gpu_provisioner.controllers.machine.objects import (
@@ -26,7 +27,7 @@ from gpu_provisioner.controllers.machine.objects import (
     status_of,
 )
 from gpu_provisioner.controllers.operations import CREATE, DELETE, Pending
-from kaito.api.constants import MACHINE_TERMINATION_FINALIZER
+from kaito.api.constants import MACHINE_CONDITION_TERMINATED, MACHINE_TERMINATION_FINALIZER
 from kaito.runtime.objects import Obj, is_deleting, meta, name_of
 
 
@@ -59,6 +60,22 @@ async def delete_nodes(deps: Deps, nodes: list[Obj]) -> None:
             continue
         if await deps.kube.delete_node(name):
             deps.metrics.nodes_terminated.labels(deps.metrics.provider).inc()
+
+
+async def _record_failure(deps: Deps, p: Pass, err: BaseException) -> None:
+    """Says on the Machine why its capacity is not released yet, for whoever waits on it (the Workspace's
+    WorkspaceDeleting condition names it). Written only when it changes: retries repeat the same error."""
+    status = dict(status_of(p.machine))
+    set_condition(
+        status,
+        MACHINE_CONDITION_TERMINATED,
+        "False",
+        now=p.now,
+        reason=error_reason(err),
+        message=f"cloud delete failed: {error_message(err)}",
+    )
+    if status != status_of(p.machine):
+        await deps.kube.patch_machine_status(p.name, {"status": status})
 
 
 async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
@@ -105,6 +122,7 @@ async def finalize(deps: Deps, p: Pass, nodes: list[Obj]) -> None:
             error=error_message(err),
             retry_in=delay,
         )
+        await _record_failure(deps, p, err)
         p.requeue(delay)
         return
 

@@ -227,6 +227,10 @@ async def test_final_delete_error_keeps_finalizer_conflict_releases() -> None:
     await drive(lc, "ws12", 3)
     assert "ws12" in kube.machines, "the finalizer must stay while the cloud capacity may still exist"
     assert any(e[2] == "TerminationFailed" for e in kube.events)
+    # Said on the Machine, where the Workspace waiting on it reads why (its WorkspaceDeleting condition).
+    terminated = cond(kube, "ws12", "MachineTerminated")
+    assert terminated["status"] == "False" and terminated["reason"] == "Unauthorized"
+    assert "no permission to delete" in terminated["message"]
     cloud.delete_errors = [InstanceConflictError("pool belongs to someone else")]
     await drive(lc, "ws12", 15)
     assert "ws12" not in kube.machines
