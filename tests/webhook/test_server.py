@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -314,3 +315,55 @@ async def test_outage_blocks_only_workspace_writes(
         assert code == 0, out
     finally:
         await restarted.stop()
+
+
+async def test_replica_restart_changes_only_the_ca_bundle(
+    cluster: LocalCluster, kube_client: Client, system_ns: str, ws_ns: str
+) -> None:
+    installer = WebhookServer(kube_client, load_catalog(), _config(system_ns))
+    await installer.start()
+    url = installer.url
+    await installer.stop()
+    # What an operator tunes on the installed configuration.
+    patch = [
+        {"op": "replace", "path": "/webhooks/0/timeoutSeconds", "value": 7},
+        {"op": "add", "path": "/metadata/labels", "value": {"team": "platform"}},
+    ]
+    code, out = await _kubectl(
+        cluster,
+        "patch",
+        "validatingwebhookconfiguration",
+        CONFIGURATION_NAME,
+        "--type=json",
+        "-p",
+        json.dumps(patch),
+    )
+    assert code == 0, out
+    # A replica as a cluster runs it (WebhookConfig.from_env): it does not own the configuration, and a new
+    # Secret means a new CA.
+    config = _config(system_ns, secret_name=f"other-cert-{uuid.uuid4().hex[:6]}", manage_configuration=False)
+    config.port = int(url.split(":")[2].split("/")[0])
+    replica = WebhookServer(kube_client, load_catalog(), config)
+    await replica.start()
+    try:
+        code, out = await _kubectl(
+            cluster, "get", "validatingwebhookconfiguration", CONFIGURATION_NAME, "-o", "yaml"
+        )
+        assert code == 0, out
+        installed = yaml.safe_load(out)
+        assert base64.b64decode(installed["webhooks"][0]["clientConfig"]["caBundle"]) == replica.ca_bundle
+        assert installed["webhooks"][0]["timeoutSeconds"] == 7
+        assert installed["metadata"]["labels"] == {"team": "platform"}
+        code, out = await _apply(cluster, ws_ns, _named(inference()))
+        assert code == 0, out
+    finally:
+        await replica.stop()
+
+
+def test_a_cluster_replica_does_not_own_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEBHOOK_MANAGE_CONFIGURATION", raising=False)
+    monkeypatch.delenv("WEBHOOK_URL", raising=False)
+    assert WebhookConfig.from_env("kaito-system").manage_configuration is False
+    # Served by URL (the local apiserver) nothing installs the configuration: the replica does.
+    monkeypatch.setenv("WEBHOOK_URL", "https://127.0.0.1:{port}/validate-workspace")
+    assert WebhookConfig.from_env("kaito-system").manage_configuration is True

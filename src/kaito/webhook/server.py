@@ -89,7 +89,13 @@ class WebhookConfig:
             secret_name=os.environ.get("WEBHOOK_SECRET", DEFAULT_SECRET),
             service=None if url else service,
             url=url,
-            manage_configuration=os.environ.get("WEBHOOK_MANAGE_CONFIGURATION", "true").lower() == "true",
+            # In a cluster the manifests install the configuration and its operator may tune it (timeouts,
+            # selectors): a replica restart changes only the caBundle. Served by URL (the local apiserver)
+            # nothing else installs it.
+            manage_configuration=os.environ.get(
+                "WEBHOOK_MANAGE_CONFIGURATION", "true" if url else "false"
+            ).lower()
+            == "true",
         )
 
     def hosts(self) -> list[str]:
