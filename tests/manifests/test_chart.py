@@ -186,7 +186,12 @@ def test_overrides_change_exactly_their_fields(helm: str, helm_env: dict[str, st
     changed = helm_template(
         helm, helm_env, "--set", "gpuProvisioner.provider=local", "--set", "gpuProvisioner.image.tag=9.9.9"
     )
-    assert set(changed) == set(default)
+    # Only the local provider creates nodes: its ClusterRole comes with it.
+    local_rbac = {
+        (kind, None, "gpu-provisioner-local-nodes") for kind in ("ClusterRole", "ClusterRoleBinding")
+    }
+    assert set(changed) == set(default) | local_rbac and not local_rbac & set(default)
+    assert changed[("ClusterRole", None, "gpu-provisioner-local-nodes")]["rules"][0]["verbs"] == ["create"]
     key = ("Deployment", NAMESPACE, "gpu-provisioner")
     provider_arg = default[key]["spec"]["template"]["spec"]["containers"][0]["args"].index("--provider=aks")
     container = "spec.template.spec.containers[0]"
