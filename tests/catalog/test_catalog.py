@@ -166,3 +166,50 @@ def test_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAITO_CATALOG_DIR", str(directory))
     assert default_catalog_dir() == directory
     assert load_catalog(reload=True).model("phi-4") is not None
+
+
+# Upstream KAITO's Azure SKU table (pkg/sku/azure_sku_handler.go), its current list and the sizes it
+# dropped later (which manifests in use may still name).
+UPSTREAM_AZURE_SKUS = [
+    "Standard_NC6s_v3",
+    "Standard_NC12s_v3",
+    "Standard_NC24s_v3",
+    "Standard_NC24rs_v3",
+    "Standard_NC4as_T4_v3",
+    "Standard_NC8as_T4_v3",
+    "Standard_NC16as_T4_v3",
+    "Standard_NC64as_T4_v3",
+    "Standard_NV36ads_A10_v5",
+    "Standard_NV72ads_A10_v5",
+    "Standard_NC24ads_A100_v4",
+    "Standard_NC48ads_A100_v4",
+    "Standard_NC96ads_A100_v4",
+    "Standard_ND96asr_A100_v4",
+    "Standard_ND96amsr_A100_v4",
+    "Standard_NC40ads_H100_v5",
+    "Standard_NC80adis_H100_v5",
+    "Standard_ND96isr_H100_v5",
+    "Standard_NCC40ads_H100_v5",
+    "Standard_ND96isr_H200_v5",
+    "Standard_NG32ads_V620_v1",
+    "Standard_NG32adms_V620_v1",
+    "Standard_NV6",
+    "Standard_NV12",
+    "Standard_NV24",
+    "Standard_NV12s_v3",
+    "Standard_NV24s_v3",
+    "Standard_NV48s_v3",
+    "Standard_NV32as_v4",
+]
+
+
+def test_catalog_covers_upstream_azure_skus(catalog: Catalog) -> None:
+    missing = [name for name in UPSTREAM_AZURE_SKUS if catalog.instance_type(name) is None]
+    assert missing == []
+
+
+def test_non_cuda_sizes_are_never_suggested(catalog: Catalog) -> None:
+    for model in catalog.models:
+        for name in suggest_instance_types(catalog, model, cloud="azure", limit=100):
+            instance = catalog.instance_type(name)
+            assert instance is not None and instance.cuda_compute_capability is not None, name

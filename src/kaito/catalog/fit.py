@@ -117,6 +117,9 @@ def suggest_instance_types(
     for instance in catalog.instance_types:
         if cloud is not None and instance.cloud != cloud:
             continue
+        if instance.cuda_compute_capability is None:
+            # The preset images are CUDA builds: a non-NVIDIA size may be chosen, never recommended.
+            continue
         problems = (
             check_tuning_fit(model, instance, method)
             if method is not None
