@@ -195,6 +195,35 @@ def test_template_workspace_runs_the_users_template() -> None:
     )
 
 
+def test_template_affinity_and_tolerations_are_merged_with_kaitos() -> None:
+    user_term = {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]}]}
+    template = {
+        "spec": {
+            "containers": [{"name": "c", "image": "me/server:1"}],
+            "tolerations": [{"key": "mine", "operator": "Exists"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [user_term]}
+                },
+                "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []},
+            },
+        },
+    }
+    ws = workspace(inference={"template": template})
+    pod = workload_manifest(ws, InferenceInputs(None, "reg.io", ["n1", "n2"]))["spec"]["template"]["spec"]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    # The user's requirement AND KAITO's, in every term: the pod cannot leave the Workspace's GPU nodes.
+    assert [t["matchFields"][0]["values"] for t in terms] == [["n1"], ["n2"]]
+    for term in terms:
+        assert term["matchExpressions"][0] == user_term["matchExpressions"][0]
+        assert {"key": "apps", "operator": "In", "values": ["ws1"]} in term["matchExpressions"]
+    assert "podAntiAffinity" in pod["affinity"]
+    keys = [t.get("key") for t in pod["tolerations"]]
+    assert "mine" in keys and "sku" in keys
+
+
 def test_tuning_job_with_urls_and_pusher() -> None:
     ws = tuning_workspace()
     job = job_manifest(

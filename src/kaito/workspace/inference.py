@@ -27,6 +27,7 @@ from kaito.workspace.names import (
 )
 from kaito.workspace.podspec import (
     gpu_resources,
+    merge_affinity,
     node_affinity,
     pull_secrets,
     restricted,
@@ -283,8 +284,8 @@ def user_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> 
     spec = template.setdefault("spec", {})
     existing = list(spec.get("tolerations") or [])
     spec["tolerations"] = existing + [t for t in tolerations(inputs.extra_tolerations) if t not in existing]
-    affinity = node_affinity(workspace, inputs.worker_nodes)
-    if affinity and "affinity" not in spec:
+    affinity = merge_affinity(spec.get("affinity"), node_affinity(workspace, inputs.worker_nodes))
+    if affinity:
         spec["affinity"] = affinity
     return template
 

@@ -46,6 +46,31 @@ def node_affinity(workspace: Mapping[str, Any], worker_nodes: Sequence[str]) -> 
     return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
 
 
+def merge_affinity(user: Mapping[str, Any] | None, kaito: Mapping[str, Any]) -> Obj:
+    """The user's affinity with KAITO's required node affinity ANDed in: the pod may only land on the
+    Workspace's GPU nodes, whatever the user asked for besides. Node selector terms are ORed, so KAITO's
+    requirement must hold in each: every user term x every KAITO term, expressions and fields joined."""
+    merged: Obj = copy.deepcopy(dict(user or {}))
+    ours = (
+        (kaito.get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+    ).get("nodeSelectorTerms") or []
+    if not ours:
+        return merged
+    node_affinity = merged.setdefault("nodeAffinity", {})
+    required = node_affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+    theirs = list(required.get("nodeSelectorTerms") or []) or [{}]
+    required["nodeSelectorTerms"] = [
+        {
+            key: list(term.get(key) or []) + list(copy.deepcopy(our.get(key) or []))
+            for key in ("matchExpressions", "matchFields")
+            if term.get(key) or our.get(key)
+        }
+        for term in theirs
+        for our in ours
+    ]
+    return merged
+
+
 def gpu_resources(gpus: int) -> Obj:
     if gpus <= 0:
         return {}
