@@ -164,6 +164,17 @@ async def test_pod_security_and_decoding_refusals_name_the_field() -> None:
     assert errors and errors[0].startswith("inference.template: could not check the pod"), errors
 
 
+async def test_quota_only_warns_and_a_webhook_without_dry_run_refuses() -> None:
+    ws = inference()
+    ws["inference"] = {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    quota = ApiError(403, "Forbidden", 'pods "p" is forbidden: exceeded quota: pods, requested: pods=1')
+    errors, warnings = await _authorizer(FakeClient(error=quota)).check(ws, USER, "team")
+    assert errors == [] and warnings[0].startswith("inference.template: the namespace's quota is exhausted")
+    no_dry_run = ApiError(400, "BadRequest", 'admission webhook "x.example.com" does not support dry run')
+    errors, _ = await _authorizer(FakeClient(error=no_dry_run)).check(ws, USER, "team")
+    assert errors[0].startswith("inference.template: could not check the pod") and "dry run" in errors[0]
+
+
 async def test_push_secret_must_be_readable_and_a_docker_config() -> None:
     ws = seed()
     ws["tuning"]["output"]["imagePushSecret"] = "creds"

@@ -123,7 +123,9 @@ class Authorizer:
                 )
                 return problems, warnings
             for request in requests:
-                problems += await self._dry_run(request, namespace)
+                error, warning = await self._dry_run(request, namespace)
+                problems += [error] if error else []
+                warnings += [warning] if warning else []
         output = (workspace.get("tuning") or {}).get("output") or {}
         secret = output.get("imagePushSecret")
         if isinstance(secret, str) and secret:
@@ -152,11 +154,12 @@ class Authorizer:
         reason = str(status.get("reason") or "")
         return bool(status.get("allowed")) and not status.get("denied"), f" ({reason})" if reason else ""
 
-    async def _dry_run(self, request: PodRequest, namespace: str) -> list[str]:
+    async def _dry_run(self, request: PodRequest, namespace: str) -> tuple[str | None, str | None]:
+        """(error, warning) of creating the pod in ``namespace`` now, persisting nothing."""
         pod = copy.deepcopy(request.pod)
         metadata = pod.setdefault("metadata", {})
         if not isinstance(metadata, dict):
-            return [f"{request.field}.metadata: must be an object (ObjectMeta)"]
+            return f"{request.field}.metadata: must be an object (ObjectMeta)", None
         # generateName: the probe can never collide with (or be mistaken for) a real pod.
         for key in ("name", "namespace", "resourceVersion", "uid", "ownerReferences", "generateName"):
             metadata.pop(key, None)
@@ -174,8 +177,11 @@ class Authorizer:
                 body=pod,
             )
         except ApiError as exc:
-            return [self._explain(exc, request, namespace)]
-        return []
+            if exc.status == 403 and "exceeded quota" in (exc.message or ""):
+                # Quota is about how many pods, not which: the workload's pods wait for room as any would.
+                return None, f"{request.field}: the namespace's quota is exhausted now: {exc.message}"
+            return self._explain(exc, request, namespace), None
+        return None, None
 
     @staticmethod
     def _explain(exc: ApiError, request: PodRequest, namespace: str) -> str:
@@ -194,6 +200,12 @@ class Authorizer:
             if found:
                 return "; ".join(found)
             return f"{request.field}: not a valid pod: {message}"
+        if "dry run" in message.lower() or "dryrun" in message.lower():
+            # Another admission webhook on pods that cannot take a dry run: we cannot judge, so we refuse.
+            return (
+                f"{request.field}: could not check the pod against namespace {namespace!r}: {message}; an "
+                "admission webhook on pods in this cluster does not support dry runs"
+            )
         if exc.status == 400:
             # Strict decoding: unknown or duplicate fields, wrong types.
             return f"{request.field}: not a valid {_what(request)}: {_strip_prefix(message)}"
