@@ -20,9 +20,12 @@ import pytest
 import yaml
 
 from e2e.cluster import LocalCluster
+from e2e.harness import REPO, service_account_kubeconfig
 from kaito.catalog import load_catalog
 from kaito.runtime.client import ApiError, Client, kinds
 from kaito.webhook import WebhookConfig, WebhookServer, delete_configuration
+from kaito.webhook.authz import Authorizer
+from kaito.webhook.validator import WorkspaceValidator
 from kaito.workspace.kinds import WORKSPACE
 from tests.api.cluster_support import install_crds
 from tests.api.conftest import inference, seed
@@ -31,6 +34,8 @@ pytestmark = pytest.mark.cluster
 
 PUSH_SECRET = "push-creds"
 OPAQUE_SECRET = "opaque-creds"
+CONTROLLER_SA = "kaito-workspace-controller"
+SHIPPED_NAMESPACE = "kaito-system"
 DIGEST = "sha256:" + "a" * 64
 
 Obj = dict[str, Any]
@@ -327,13 +332,6 @@ HOSTILE: list[tuple[str, Callable[[], Obj], str, str]] = [
         "value",
     ),
     ("empty-selector", lambda: _selector({}), "resource.labelSelector", "every node"),
-    # The push secret must be a docker config.
-    (
-        "opaque-push-secret",
-        lambda: _tuning(lambda t: t["output"].update(imagePushSecret=OPAQUE_SECRET)),
-        "tuning.output.imagePushSecret",
-        "dockerconfigjson",
-    ),
 ]
 
 LEGAL: list[tuple[str, Callable[[], Obj]]] = [
@@ -380,12 +378,45 @@ async def _namespace(kube_client: Client, level: str | None) -> str:
 
 
 @pytest.fixture(scope="module")
-async def webhook(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[WebhookServer]:
+async def controller_client(
+    cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Client]:
+    """The runtime client as the workspace controller's ServiceAccount with exactly the shipped RBAC: what
+    the webhook asks (SubjectAccessReviews, pod dry runs, ConfigMaps) it must be allowed to ask."""
+    await _kubectl(cluster, "create", "namespace", SHIPPED_NAMESPACE)  # exists already in a full run
+    rbac = str(REPO / "manifests" / "rbac")
+    code, out = await _kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-k", rbac)
+    assert code == 0, out
+    path = tmp_path_factory.mktemp("controller") / "kubeconfig"
+    await asyncio.to_thread(service_account_kubeconfig, cluster, CONTROLLER_SA, path, SHIPPED_NAMESPACE)
+    client = await Client.from_kubeconfig(path, qps=0, burst=0, field_manager="kaito-webhook")
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="module")
+async def webhook(
+    cluster: LocalCluster, kube_client: Client, controller_client: Client
+) -> AsyncIterator[WebhookServer]:
     await asyncio.to_thread(install_crds, cluster)
     system = f"t-kaito-system-{uuid.uuid4().hex[:6]}"
     await _kubectl(cluster, "create", "namespace", system)
+
+    async def read_config_map(namespace: str, name: str) -> dict[str, str] | None:
+        config_map = await controller_client.get_or_none(kinds.CONFIGMAP, namespace, name)
+        return None if config_map is None else dict(config_map.get("data") or {})
+
+    catalog = load_catalog()
+    # The TLS Secret and the webhook configuration are set up with the admin's rights (in a cluster the
+    # manifests install the configuration); the admission decisions are made with the controller's.
+    validator = WorkspaceValidator(catalog, read_config_map, authorizer=Authorizer(controller_client))
     server = WebhookServer(
-        kube_client, load_catalog(), WebhookConfig(namespace=system, port=0, bind_host="127.0.0.1")
+        kube_client,
+        catalog,
+        WebhookConfig(namespace=system, port=0, bind_host="127.0.0.1"),
+        validator=validator,
     )
     await server.start()
     try:
@@ -413,6 +444,25 @@ async def restricted_ns(kube_client: Client) -> AsyncIterator[str]:
     )
     yield name
     await kube_client.delete(kinds.NAMESPACE, None, name)
+
+
+def _rule(group: str, resource: str, *verbs: str) -> Obj:
+    return {"apiGroups": [group], "resources": [resource], "verbs": list(verbs)}
+
+
+def _user(name: str) -> Obj:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}
+
+
+async def _grant(client: Client, namespace: str, name: str, rules: list[Obj], subject: Obj) -> None:
+    """A Role ``name`` with ``rules`` in ``namespace``, bound to ``subject``."""
+    await client.create(kinds.ROLE, {"metadata": {"name": name}, "rules": rules}, namespace)
+    binding = {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [subject],
+    }
+    await client.create(kinds.ROLE_BINDING, binding, namespace)
 
 
 async def _create(kube_client: Client, namespace: str, obj: Obj) -> str | None:
@@ -458,16 +508,8 @@ async def test_user_who_may_not_create_pods_gets_none_through_a_workspace(
     # A namespace with no Pod Security level: only RBAC stands between the user and a privileged pod.
     namespace = await _namespace(kube_client, None)
     user = f"alice-{uuid.uuid4().hex[:4]}"
-    rules = [
-        {"apiGroups": ["kaito.sh"], "resources": ["workspaces"], "verbs": ["get", "list", "create", "patch"]}
-    ]
-    await kube_client.create(kinds.ROLE, {"metadata": {"name": "workspaces"}, "rules": rules}, namespace)
-    binding = {
-        "metadata": {"name": "alice-workspaces"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "workspaces"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
-    await kube_client.create(kinds.ROLE_BINDING, binding, namespace)
+    rules = [_rule("kaito.sh", "workspaces", "get", "create")]
+    await _grant(kube_client, namespace, "workspaces", rules, _user(user))
     try:
         privileged = _template(
             lambda s: _security(
@@ -491,7 +533,7 @@ async def test_user_who_may_not_create_pods_gets_none_through_a_workspace(
         assert code == 0, out
 
         # Once they may create pods themselves, the Workspace gives them nothing new and is admitted.
-        rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]})
+        rules.append(_rule("", "pods", "create"))
         await kube_client.patch(kinds.ROLE, namespace, "workspaces", {"rules": rules})
         privileged["metadata"]["name"] = _name()
         code, out = await _kubectl(
@@ -506,14 +548,9 @@ async def test_push_secret_the_author_cannot_read_is_refused(
     cluster: LocalCluster, kube_client: Client, webhook: WebhookServer, restricted_ns: str
 ) -> None:
     user = f"bob-{uuid.uuid4().hex[:4]}"
-    rules = [{"apiGroups": ["kaito.sh"], "resources": ["workspaces"], "verbs": ["get", "create", "patch"]}]
-    await kube_client.create(kinds.ROLE, {"metadata": {"name": user}, "rules": rules}, restricted_ns)
-    binding = {
-        "metadata": {"name": user},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
-    await kube_client.create(kinds.ROLE_BINDING, binding, restricted_ns)
+    await _grant(
+        kube_client, restricted_ns, user, [_rule("kaito.sh", "workspaces", "get", "create")], _user(user)
+    )
     obj = _tuning(lambda t: None)
     obj["metadata"]["name"] = _name()
     code, out = await _kubectl(
@@ -521,6 +558,28 @@ async def test_push_secret_the_author_cannot_read_is_refused(
     )
     assert code != 0, out
     assert f"tuning.output.imagePushSecret: user '{user}' may not get Secret '{PUSH_SECRET}'" in out, out
+
+
+async def test_push_secret_type_is_checked_where_the_webhook_may_list_secrets(
+    cluster: LocalCluster, kube_client: Client, webhook: WebhookServer, restricted_ns: str
+) -> None:
+    opaque = _tuning(lambda t: t["output"].update(imagePushSecret=OPAQUE_SECRET))
+    # The shipped RBAC reads no Secrets: the type is not verified, and the author is told so.
+    opaque["metadata"]["name"] = _name()
+    code, out = await _kubectl(cluster, "apply", "-n", restricted_ns, "-f", "-", input=_yaml(opaque))
+    assert code == 0, out
+    assert f"tuning.output.imagePushSecret: the type of Secret '{OPAQUE_SECRET}' was not verified" in out, out
+    # An operator lets the webhook list Secrets in this namespace: an Opaque push secret is refused.
+    subject = {"kind": "ServiceAccount", "name": CONTROLLER_SA, "namespace": SHIPPED_NAMESPACE}
+    await _grant(kube_client, restricted_ns, "push-secret-check", [_rule("", "secrets", "list")], subject)
+    for _ in range(50):  # RBAC caches in the apiserver catch up within a moment
+        message = await _create(kube_client, restricted_ns, opaque)
+        if message is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert message is not None and "tuning.output.imagePushSecret" in message, message
+    assert f"Secret '{OPAQUE_SECRET}' must be of type kubernetes.io/dockerconfigjson" in message
+    assert await _create(kube_client, restricted_ns, _tuning(lambda t: None)) is None
 
 
 async def test_deleting_works_while_the_webhook_is_down(
