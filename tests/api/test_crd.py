@@ -196,7 +196,7 @@ INVALID: list[tuple[str, Callable[[], dict[str, Any]], list[str]]] = [
     (
         "empty-match-labels",
         _inference(_set("resource.labelSelector", {"matchLabels": {}})),
-        ["resource.labelSelector.matchLabels", "at least one label"],
+        ["resource.labelSelector", "at least one matchLabels entry or matchExpressions requirement"],
     ),
     (
         "bad-access-mode",
