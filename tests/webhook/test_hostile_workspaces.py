@@ -234,8 +234,8 @@ HOSTILE: list[tuple[str, Callable[[], Obj], str, str]] = [
     ("short-loopback", lambda: _url("http://127.1/x"), "tuning.input.urls[0]", "loopback"),
     ("mapped-private", lambda: _url("http://[::ffff:10.0.0.1]/x"), "tuning.input.urls[0]", "private"),
     ("ula-ipv6", lambda: _url("http://[fd00::1]/x"), "tuning.input.urls[0]", "private"),
-    ("nat64-metadata", lambda: _url("http://[64:ff9b::a9fe:a9fe]/x"), "tuning.input.urls[0]", "link-local"),
-    ("imds", lambda: _url("http://169.254.169.254/metadata/instance"), "tuning.input.urls[0]", "link-local"),
+    ("nat64-metadata", lambda: _url("http://[64:ff9b::a9fe:a9fe]/x"), "tuning.input.urls[0]", "metadata"),
+    ("imds", lambda: _url("http://169.254.169.254/metadata/instance"), "tuning.input.urls[0]", "metadata"),
     (
         "gce-metadata-name",
         lambda: _url("http://metadata.google.internal/x"),
