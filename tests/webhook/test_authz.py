@@ -5,24 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaito.runtime.client import ApiError
+from kaito.runtime.client import ApiError, Kind, kinds
 from kaito.webhook.admission import AdmissionReview, UserInfo
 from kaito.webhook.authz import Authorizer, pod_requests
 from tests.api.conftest import inference, seed
 
 USER = UserInfo(username="alice", uid="u-1", groups=["devs", "system:authenticated"], extra={"scopes": ["a"]})
-
-
-class FakeTransport:
-    def __init__(self, error: ApiError | None = None) -> None:
-        self.error = error
-        self.requests: list[dict[str, Any]] = []
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        self.requests.append({"method": method, "path": path, **kwargs})
-        if self.error is not None:
-            raise self.error
-        return {}
 
 
 class FakeClient:
@@ -34,10 +22,18 @@ class FakeClient:
         """``secrets``: name -> type of the Secrets the webhook may list; None: it may not list Secrets."""
         self.allowed = allowed
         self.secrets = secrets
+        self.error = error
         self.reviews: list[dict[str, Any]] = []
-        self.transport = FakeTransport(error)
+        self.pods: list[dict[str, Any]] = []
 
-    async def create(self, kind: Any, obj: dict[str, Any]) -> dict[str, Any]:
+    async def create(
+        self, kind: Kind, obj: dict[str, Any], namespace: str | None = None, **options: Any
+    ) -> Any:
+        if kind == kinds.POD:
+            self.pods.append({"namespace": namespace, "body": obj, **options})
+            if self.error is not None:
+                raise self.error
+            return obj
         self.reviews.append(obj["spec"])
         return {"status": {"allowed": self.allowed, "reason": "" if self.allowed else "RBAC: no"}}
 
@@ -107,7 +103,7 @@ async def test_subject_access_review_carries_the_whole_user() -> None:
         "with a template or a volumeSource runs a pod of your making, so it needs that right (use a preset "
         "and urls or image data sources instead)"
     ]
-    assert client.transport.requests == [], "no dry run for a user who may not create pods"
+    assert client.pods == [], "no dry run for a user who may not create pods"
 
 
 async def test_dry_run_is_strict_and_persists_nothing() -> None:
@@ -116,9 +112,8 @@ async def test_dry_run_is_strict_and_persists_nothing() -> None:
     ws["inference"] = {"template": {"metadata": {"name": "mine"}, "spec": {"containers": [{"name": "c"}]}}}
     errors, _ = await _authorizer(client).check(ws, USER, "team")
     assert errors == []
-    (request,) = client.transport.requests
-    assert request["method"] == "POST" and request["path"] == "/api/v1/namespaces/team/pods"
-    assert request["query"]["dryRun"] == "All" and request["query"]["fieldValidation"] == "Strict"
+    (request,) = client.pods
+    assert request["namespace"] == "team" and request["dry_run"] is True and request["strict"] is True
     assert request["body"]["metadata"]["generateName"] == "kaito-admission-"
     assert "name" not in request["body"]["metadata"]
 

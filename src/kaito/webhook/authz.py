@@ -167,18 +167,8 @@ class Authorizer:
         for key in ("name", "namespace", "resourceVersion", "uid", "ownerReferences", "generateName"):
             metadata.pop(key, None)
         metadata["generateName"] = PROBE_PREFIX
-        pod.update(apiVersion="v1", kind="Pod")
         try:
-            await self._client.transport.request(
-                "POST",
-                kinds.POD.path(namespace),
-                query={
-                    "dryRun": "All",
-                    "fieldValidation": "Strict",
-                    "fieldManager": self._client.field_manager,
-                },
-                body=pod,
-            )
+            await self._client.create(kinds.POD, pod, namespace, dry_run=True, strict=True)
         except ApiError as exc:
             if exc.status == 403 and "exceeded quota" in (exc.message or ""):
                 # Quota is about how many pods, not which: the workload's pods wait for room as any would.

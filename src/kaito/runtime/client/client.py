@@ -185,9 +185,15 @@ class Client:
         *,
         dry_run: bool = False,
         field_manager: str | None = None,
+        strict: bool = False,
     ) -> Obj:
-        """POSTs ``obj`` (``apiVersion``/``kind`` are filled in from ``kind`` if missing)."""
-        query = {"fieldManager": field_manager or self.field_manager, "dryRun": "All" if dry_run else None}
+        """POSTs ``obj`` (``apiVersion``/``kind`` are filled in from ``kind`` if missing). ``strict``: the
+        apiserver refuses unknown or duplicate fields (``fieldValidation=Strict``), not drops them."""
+        query = {
+            "fieldManager": field_manager or self.field_manager,
+            "dryRun": "All" if dry_run else None,
+            "fieldValidation": "Strict" if strict else None,
+        }
         return await self._call(
             "POST", kind.path(self._ns(kind, namespace, obj)), query=query, body=kind.stamp(obj)
         )
