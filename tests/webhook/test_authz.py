@@ -8,7 +8,7 @@ from typing import Any
 from kaito.runtime.client import ApiError, Kind, kinds
 from kaito.webhook.admission import AdmissionReview, UserInfo
 from kaito.webhook.authz import Authorizer, pod_requests
-from tests.api.conftest import inference, seed
+from tests.api.samples import inference, seed
 
 USER = UserInfo(username="alice", uid="u-1", groups=["devs", "system:authenticated"], extra={"scopes": ["a"]})
 

@@ -28,7 +28,7 @@ from kaito.webhook.authz import Authorizer
 from kaito.webhook.validator import WorkspaceValidator
 from kaito.workspace.kinds import WORKSPACE
 from tests.api.cluster_support import install_crds
-from tests.api.conftest import inference, seed
+from tests.api.samples import inference, seed
 
 pytestmark = pytest.mark.cluster
 
