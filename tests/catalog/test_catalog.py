@@ -168,6 +168,16 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
     assert "instance_types.yaml" in str(info.value) and "gpuMem" in str(info.value)
 
 
+def test_disk_must_hold_the_weights(tmp_path: Path) -> None:
+    directory = _copy_catalog(tmp_path)
+    models = directory / "models.yaml"
+    models.write_text(models.read_text().replace("weightsSize: 78Gi", "weightsSize: 450Gi", 1))
+    with pytest.raises(
+        CatalogError, match=r"inference.diskStorage 400Gi cannot hold the weights \(weightsSize 450Gi\)"
+    ):
+        load_catalog(directory, reload=True)
+
+
 def test_unknown_recommended_instance_type(tmp_path: Path) -> None:
     directory = _copy_catalog(tmp_path)
     models = directory / "models.yaml"

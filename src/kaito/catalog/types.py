@@ -176,6 +176,14 @@ class ModelPreset(_CatalogModel):
             raise ValueError(
                 "inference.perGPUMemory x inference.gpuCount must cover inference.totalGPUMemory"
             )
+        # The weights are in the preset image, which the node unpacks onto the disk the Machine asks for.
+        weights = quantity_bytes(self.weights_size)
+        disks = [("inference.diskStorage", self.inference.disk_storage)]
+        if self.tuning is not None:
+            disks.append(("tuning.diskStorage", self.tuning.disk_storage))
+        for field, disk in disks:
+            if quantity_bytes(disk) < weights:
+                raise ValueError(f"{field} {disk} cannot hold the weights (weightsSize {self.weights_size})")
         return self
 
     @property
