@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "src"))
 from kaito.catalog import load_catalog  # noqa: E402
 from kaito.webhook.configuration import CONFIGURATION_NAME, WEBHOOK_PATH  # noqa: E402
 from kaito.workspace.catalog_source import CatalogPresets  # noqa: E402
+from kaito.workspace.config import DEFAULT_REGISTRY  # noqa: E402
 from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "200"))
@@ -157,12 +158,12 @@ def floor_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     preset = CatalogPresets(load_catalog()).preset(PRESET)
     inputs = InferenceInputs(
         preset=preset,
-        registry="mcr.microsoft.com/aks/kaito",
+        registry=DEFAULT_REGISTRY,
         worker_nodes=[node_name(i)],
         extra_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
     )
     dep = workload_manifest(ws, inputs)
-    svc = service_manifest(ws, distributed=False)
+    svc = service_manifest(ws)
     for obj in (dep, svc):
         obj["metadata"].pop("ownerReferences", None)  # no owner exists in the floor run
     return dep, svc

@@ -24,8 +24,8 @@ from e2e.harness import REPO, SYSTEM_NAMESPACE
 OVERLAY_BASE = REPO / "manifests" / "realnode"
 # The names the shipped manifests use, and the logical image each is built as.
 MANIFEST_IMAGES = {
-    "workspace-controller": "ghcr.io/kaito-py/workspace-controller",
-    "gpu-provisioner": "ghcr.io/kaito-py/gpu-provisioner",
+    "workspace-controller": "127.0.0.1:5001/kaito/workspace-controller",
+    "gpu-provisioner": "127.0.0.1:5001/kaito/gpu-provisioner",
 }
 DEPLOYMENTS = {"workspace-controller": "kaito-workspace-controller", "gpu-provisioner": "gpu-provisioner"}
 LEASES = {

@@ -113,7 +113,7 @@ def test_workspace_through_aks_agent_pools(
     node = cluster.get_json("node", machine["status"]["nodeName"])
     assert node["spec"]["providerID"] == provider_id
     svc = cluster.get_json("service", name, "-n", namespace)
-    assert {p["port"] for p in svc["spec"]["ports"]} == {80, 29500}
+    assert {p["port"] for p in svc["spec"]["ports"]} == {80}
 
     # Update → rollout, on the node the pool gave it.
     system.roll_config(namespace, name, "tuned-inference")

@@ -51,6 +51,11 @@ COMPONENTS = {
     "kaito-workspace-controller": "workspaceController",
     "gpu-provisioner": "gpuProvisioner",
 }
+# Deployment name -> its image's name under the registry `make images` pushes to (e2e/images).
+IMAGE_NAMES = {
+    "kaito-workspace-controller": "workspace-controller",
+    "gpu-provisioner": "gpu-provisioner",
+}
 
 # gpu-provisioner env var -> key under gpuProvisioner.azure.
 AZURE_ENV = {
@@ -133,6 +138,9 @@ def scalar(raw: str) -> Any:
 
 
 def template_deployment(doc: Doc, values: dict[str, Any]) -> str:
+    """Templates one controller Deployment. Its image is ``<registry>/<name>:<tag>`` unless
+    ``image.repository`` is set, and the workspace controller's preset registry is ``registry``: one value
+    points every image KAITO runs at the registry ``make images`` pushed to."""
     key = COMPONENTS[doc.name]
     ref = f".Values.{key}"
     where = f"Deployment {doc.name}"
@@ -150,9 +158,16 @@ def template_deployment(doc: Doc, values: dict[str, Any]) -> str:
         repository, sep, tag = str(ref_text).rpartition(":")
         if not sep or "/" in tag or "@" in ref_text:
             raise GenerateError(f"{where}: image {ref_text!r} is not of the form repository:tag")
-        comp["image"] = {"repository": repository, "tag": tag}
+        registry, _, name = repository.rpartition("/")
+        if name != IMAGE_NAMES[doc.name] or not registry:
+            raise GenerateError(
+                f"{where}: image {ref_text!r} is not <registry>/{IMAGE_NAMES[doc.name]}:<tag>"
+            )
+        shared_registry(values, registry, where)
+        comp["image"] = {"repository": "", "tag": tag}
+        repo = f'({ref}.image.repository | default (printf "%v/{name}" .Values.registry))'
         # %v, not %s: `--set image.tag=2` arrives as an integer.
-        return f'{m.group(1)}{{{{ printf "%v:%v" {ref}.image.repository {ref}.image.tag | quote }}}}'
+        return f'{m.group(1)}{{{{ printf "%v:%v" {repo} {ref}.image.tag | quote }}}}'
 
     text = substitute(text, r"^([ ]+image: )(.+)$", image, where)
 
@@ -175,13 +190,20 @@ def template_deployment(doc: Doc, values: dict[str, Any]) -> str:
     else:
 
         def registry(m: re.Match[str]) -> str:
-            comp["presetRegistry"] = scalar(m.group(2))
-            return f"{m.group(1)}{{{{ {ref}.presetRegistry | quote }}}}"
+            shared_registry(values, str(scalar(m.group(2))), where)
+            return f"{m.group(1)}{{{{ .Values.registry | quote }}}}"
 
         text = substitute(text, r"^([ ]+- name: PRESET_REGISTRY_NAME\n[ ]+value: )(.*)$", registry, where)
 
     values[key] = comp
     return text
+
+
+def shared_registry(values: dict[str, Any], registry: str, where: str) -> None:
+    """Records the one registry of the install; the manifests must name the same one everywhere."""
+    seen = values.setdefault("registry", registry)
+    if seen != registry:
+        raise GenerateError(f"{where}: registry {registry!r} differs from {seen!r} used elsewhere")
 
 
 def chart_yaml() -> str:
@@ -201,8 +223,14 @@ def values_yaml(values: dict[str, Any]) -> str:
         "# Defaults equal the kustomize install (manifests/default). The namespace is fixed to\n"
         "# kaito-system because RBAC subjects and the webhook Service reference it; install with\n"
         "# `--namespace kaito-system` and without `--create-namespace` (the chart owns the Namespace).\n"
+        "#\n"
+        "# registry: where `make images` pushed (default: the local cluster's loopback registry;\n"
+        "# `REGISTRY=<host> make images` pushes to <host>/kaito). The controllers' images\n"
+        "# (<registry>/<name>:<tag>, unless image.repository is set), the preset images\n"
+        "# (<registry>/kaito-<preset>:<tag>) and the tuning Job's <registry>/kaito-datamovers:<tag> all\n"
+        "# come from it.\n"
     )
-    ordered = {key: values[key] for key in COMPONENTS.values()}
+    ordered = {"registry": values["registry"], **{key: values[key] for key in COMPONENTS.values()}}
     return HEADER + note + yaml.safe_dump(ordered, sort_keys=False)
 
 

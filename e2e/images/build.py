@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.images.registry import LoopbackRegistry, cache_dir, is_loopback, manifest_digest, put_tag
+from kaito.workspace.tuning import DATAMOVERS_IMAGE_NAME, DATAMOVERS_TAG
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Bump to rebuild every image (a change of how they are made that no input file shows).
@@ -65,7 +66,13 @@ PIP_CONF = """\
 cert = /etc/ssl/certs/ca-certificates.crt
 """
 PYTHON_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
-# The tiny preset: the controller names preset images <registry>/kaito-<preset>:<imageTag>.
+# Every image goes to <REGISTRY>/kaito/<name>, besides its content key under the tag the installs name, so
+# that one setting, the preset registry <REGISTRY>/kaito, resolves them all: the controllers'
+# (manifests/default, the chart), the presets' <registry>/kaito-<preset>:<imageTag> and the data movers'
+# <registry>/kaito-datamovers:<tag> that the workspace controller derives.
+PREFIX = "kaito"
+CONTROLLERS_TAG = "0.1.0"
+# The tiny preset, as the catalog has it.
 TINY_PRESET = "tiny-llama"
 TINY_IMAGE_TAG = "0.0.1"
 TINY_MODEL = {"seed": 0, "hidden_size": 64, "heads": 4, "kv_heads": 2}
@@ -133,29 +140,37 @@ class Image:
 IMAGES: tuple[Image, ...] = (
     Image(
         "workspace-controller",
-        "kaito/workspace-controller",
+        f"{PREFIX}/workspace-controller",
         "docker/controllers.Dockerfile",
         BOOKWORM,
         target="workspace-controller",
+        extra_tags=(CONTROLLERS_TAG,),
     ),
     Image(
         "gpu-provisioner",
-        "kaito/gpu-provisioner",
+        f"{PREFIX}/gpu-provisioner",
         "docker/controllers.Dockerfile",
         BOOKWORM,
         target="gpu-provisioner",
+        extra_tags=(CONTROLLERS_TAG,),
     ),
-    Image("datamovers", "kaito/datamovers", "presets/workspace/docker/Dockerfile.datamovers", BOOKWORM),
+    Image(
+        "datamovers",
+        f"{PREFIX}/{DATAMOVERS_IMAGE_NAME}",
+        "presets/workspace/docker/Dockerfile.datamovers",
+        BOOKWORM,
+        extra_tags=(DATAMOVERS_TAG,),
+    ),
     Image(
         "base",
-        "kaito/base",
+        f"{PREFIX}/base",
         "presets/workspace/docker/Dockerfile.base",
         TRIXIE_TORCH,
         build_args={"GPU_EXTRAS": "0"},
     ),
     Image(
         f"kaito-{TINY_PRESET}",
-        f"kaito/kaito-{TINY_PRESET}",
+        f"{PREFIX}/kaito-{TINY_PRESET}",
         "presets/workspace/docker/Dockerfile.preset",
         "base",
         build_args={"MODEL_NAME": TINY_PRESET, "WEIGHTS_DIR": "."},
@@ -785,6 +800,12 @@ def build_all(registry: str | None = None, names: Sequence[str] | None = None) -
     started = time.monotonic()
     loopback: LoopbackRegistry | None = None
     registry = registry or os.environ.get("REGISTRY") or None
+    if registry is not None and "/" in registry:
+        host = registry.split("/", 1)[0]
+        raise BuildError(
+            f"registry {registry!r}: give its host[:port] only; the images go to {host}/{PREFIX}/<name>, "
+            f"and the install's registry setting is then {host}/{PREFIX}"
+        )
     if registry is None:
         loopback = LoopbackRegistry().start()
         registry = loopback.address

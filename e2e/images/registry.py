@@ -5,19 +5,24 @@ what ``make images`` pushed survives a restart of the registry and a fresh clone
 ``127.0.0.1:<port>`` only (default 5001, env ``KAITO_REGISTRY_PORT``) and serves plain http; its debug
 server (where its Prometheus metrics would be) is not configured, so it opens no other port.
 
-Also the few registry API calls the image build and its tests need (manifest digests, re-tagging).
+Also the few registry API calls the image build and its tests need (manifest digests, re-tagging), to
+that registry or any other: a registry that answers 401 gets the credentials ``buildah login`` stored
+(the same auth files buildah's push reads), as Basic or for a Bearer token (ACR, Docker Hub, GHCR).
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -62,7 +67,7 @@ def _url(address: str, path: str) -> str:
 
 
 class RegistryError(RuntimeError):
-    """The loopback registry could not be started, or answered a request with an error."""
+    """The loopback registry could not be started, or a registry answered a request with an error."""
 
 
 def _request(
@@ -73,10 +78,12 @@ def _request(
     data: bytes | None = None,
     timeout: float = 10.0,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One plain-http request; (status, headers, body). 4xx/5xx come back as a status, not raised."""
+    """One request; (status, headers, body). 4xx/5xx come back as a status, not raised."""
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    # No proxy: the registry is on loopback, and an http_proxy from the environment must not see it.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # No proxy for the loopback registry: an http_proxy from the environment must not see it. A registry
+    # elsewhere (and its token service) is reached as the environment says.
+    local = is_loopback(urllib.parse.urlsplit(url).netloc)
+    opener = urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if local else []))
     try:
         with opener.open(req, timeout=timeout) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
@@ -84,6 +91,90 @@ def _request(
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
     except OSError as exc:
         raise RegistryError(f"{method} {url}: {exc}") from exc
+
+
+def auth_files() -> list[Path]:
+    """Where ``buildah login`` (and ``podman``/``docker login``) keep credentials, in buildah's order."""
+    files = [Path(os.environ["REGISTRY_AUTH_FILE"])] if os.environ.get("REGISTRY_AUTH_FILE") else []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    # Without XDG_RUNTIME_DIR (root, CI) buildah keeps them under /run/containers/<uid>.
+    files.append(
+        Path(runtime) / "containers" / "auth.json"
+        if runtime
+        else Path(f"/run/containers/{os.getuid()}/auth.json")
+    )
+    home = Path.home()
+    return [*files, home / ".config" / "containers" / "auth.json", home / ".docker" / "config.json"]
+
+
+def credentials(address: str) -> tuple[str, str] | None:
+    """(user, password) stored for ``address`` (host[:port]), or None."""
+    for path in auth_files():
+        try:
+            auths = json.loads(path.read_text()).get("auths") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        for key in (address, f"https://{address}", f"http://{address}"):
+            encoded = (auths.get(key) or {}).get("auth")
+            if encoded:
+                user, _, password = base64.b64decode(encoded).decode().partition(":")
+                return user, password
+    return None
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# Bearer tokens by (registry, scope), for this process: one token request per repository and action.
+_tokens: dict[tuple[str, str], str] = {}
+
+
+def _authorization(address: str, challenge: str) -> str | None:
+    """The Authorization header answering a 401's ``WWW-Authenticate``, from the stored credentials."""
+    stored = credentials(address)
+    scheme = challenge.split(" ", 1)[0].lower()
+    basic = "Basic " + base64.b64encode(":".join(stored).encode()).decode() if stored else None
+    if scheme == "basic":
+        return basic
+    if scheme != "bearer":
+        return None
+    params = dict(_CHALLENGE_PARAM.findall(challenge))
+    key = (address, params.get("scope", ""))
+    if key not in _tokens:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
+        status, _, body = _request(
+            "GET", f"{params['realm']}?{query}", headers={"Authorization": basic} if basic else {}
+        )
+        if status != 200:
+            hint = "" if stored else f" (no credentials for {address}: `buildah login {address}`)"
+            raise RegistryError(f"token for {address} {params.get('scope', '')}: HTTP {status}{hint}")
+        answer = json.loads(body)
+        _tokens[key] = str(answer.get("token") or answer.get("access_token") or "")
+    return f"Bearer {_tokens[key]}"
+
+
+def _registry_request(
+    method: str,
+    address: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
+    """A registry API request that answers a 401 challenge once with the stored credentials."""
+    url = _url(address, path)
+    status, answer, body = _request(method, url, headers=headers, data=data, timeout=timeout)
+    challenge = answer.get("www-authenticate")
+    if status == 401 and challenge:
+        authorization = _authorization(address, challenge)
+        if authorization is not None:
+            status, answer, body = _request(
+                method,
+                url,
+                headers={**(headers or {}), "Authorization": authorization},
+                data=data,
+                timeout=timeout,
+            )
+    return status, answer, body
 
 
 def answers(address: str, timeout: float = 1.0) -> bool:
@@ -97,8 +188,8 @@ def answers(address: str, timeout: float = 1.0) -> bool:
 
 def manifest_digest(address: str, repo: str, ref: str) -> str | None:
     """The digest of ``repo:ref`` (a tag or a digest), or None when the registry has no such manifest."""
-    status, headers, _ = _request(
-        "HEAD", _url(address, f"/v2/{repo}/manifests/{ref}"), headers={"Accept": ", ".join(MANIFEST_TYPES)}
+    status, headers, _ = _registry_request(
+        "HEAD", address, f"/v2/{repo}/manifests/{ref}", headers={"Accept": ", ".join(MANIFEST_TYPES)}
     )
     if status == 404:
         return None
@@ -112,8 +203,8 @@ def manifest_digest(address: str, repo: str, ref: str) -> str | None:
 
 def get_manifest(address: str, repo: str, ref: str) -> tuple[str, bytes]:
     """(media type, raw bytes) of a manifest."""
-    status, headers, body = _request(
-        "GET", _url(address, f"/v2/{repo}/manifests/{ref}"), headers={"Accept": ", ".join(MANIFEST_TYPES)}
+    status, headers, body = _registry_request(
+        "GET", address, f"/v2/{repo}/manifests/{ref}", headers={"Accept": ", ".join(MANIFEST_TYPES)}
     )
     if status != 200:
         raise RegistryError(f"GET {address}/{repo}:{ref}: HTTP {status}: {body[:200]!r}")
@@ -125,7 +216,7 @@ def get_config(address: str, repo: str, ref: str) -> dict[str, Any]:
     """The image config (the JSON blob the manifest names) of ``repo:ref``."""
     _, raw = get_manifest(address, repo, ref)
     digest = json.loads(raw)["config"]["digest"]
-    status, _, body = _request("GET", _url(address, f"/v2/{repo}/blobs/{digest}"), timeout=30)
+    status, _, body = _registry_request("GET", address, f"/v2/{repo}/blobs/{digest}", timeout=30)
     if status != 200:
         raise RegistryError(f"GET {address}/{repo} blob {digest}: HTTP {status}")
     config: dict[str, Any] = json.loads(body)
@@ -135,8 +226,8 @@ def get_config(address: str, repo: str, ref: str) -> dict[str, Any]:
 def put_tag(address: str, repo: str, source_ref: str, tag: str) -> str:
     """Points ``repo:tag`` at the manifest ``repo:source_ref`` (same repository, so every blob is there)."""
     media_type, raw = get_manifest(address, repo, source_ref)
-    status, headers, body = _request(
-        "PUT", _url(address, f"/v2/{repo}/manifests/{tag}"), headers={"Content-Type": media_type}, data=raw
+    status, headers, body = _registry_request(
+        "PUT", address, f"/v2/{repo}/manifests/{tag}", headers={"Content-Type": media_type}, data=raw
     )
     if status not in (200, 201):
         raise RegistryError(f"PUT {address}/{repo}:{tag}: HTTP {status}: {body[:200]!r}")

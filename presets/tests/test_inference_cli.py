@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import free_port, wait_healthy
 
@@ -59,6 +61,19 @@ def test_serves_from_env_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_asking_for_vllm_where_it_is_not_installed_says_so(tiny_model_dir: Path) -> None:
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    env = _env(
+        MODEL_PATH=str(tiny_model_dir), PORT=str(free_port()), HOST="127.0.0.1", INFERENCE_BACKEND="vllm"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "inference"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode != 0
+    assert "vLLM is not installed in this image" in proc.stderr
 
 
 def test_exits_when_the_model_cannot_load(tmp_path: Path) -> None:

@@ -88,20 +88,46 @@ def test_total_memory_counted_per_node_once(catalog: Catalog) -> None:
     falcon = catalog.model("falcon-40b")
     nc24 = catalog.instance_type("Standard_NC24ads_A100_v4")
     assert falcon is not None and nc24 is not None
-    # Not distributed: two 1-GPU nodes do not make one 2-GPU node.
-    problems = check_inference_fit(falcon, nc24, count=2)
+    # A model fits one node or not at all: resource.count adds replicas, never pools nodes.
+    problems = check_inference_fit(falcon, nc24)
     assert {p.check for p in problems} == {"gpuCount", "totalGPUMemory"}
+    assert all(p.field == "resource.instanceType" for p in problems)
     assert "on one node" in problems[0].message
+    assert "multi-node inference is not supported" in problems[0].message
 
 
-def test_distributed_model_pools_nodes(catalog: Catalog) -> None:
-    qwen = catalog.model("qwen2.5-coder-32b-instruct")
-    assert qwen is not None and qwen.inference.supports_distributed
+def test_compute_capability_is_parsed_and_checked(catalog: Catalog, tmp_path: Path) -> None:
     a10 = catalog.instance_type("Standard_NV36ads_A10_v5")
-    assert a10 is not None
-    problems = check_inference_fit(qwen, a10, count=4)
-    # Four nodes give enough total memory, but each GPU is still too small.
-    assert [p.check for p in problems] == ["perGPUMemory"]
+    assert a10 is not None and a10.compute_capability == (8, 6)
+    # Every NVIDIA type has one: it chooses the inference runtime (kaito.workspace.presets.choose_runtime).
+    # AMD's (accepted, never suggested: the preset images are CUDA builds) have none.
+    missing = [t.name for t in catalog.instance_types if t.compute_capability is None]
+    assert missing and all("Radeon" in t.gpu_model for t in catalog.instance_types if t.name in missing), (
+        missing
+    )
+    directory = _copy_catalog(tmp_path)
+    types = directory / "instance_types.yaml"
+    types.write_text(
+        types.read_text().replace('cudaComputeCapability: "7.0"', "cudaComputeCapability: sm70", 1)
+    )
+    with pytest.raises(CatalogError, match="'sm70' is not a CUDA compute capability"):
+        load_catalog(directory, reload=True)
+
+
+@pytest.mark.parametrize(
+    ("anchor", "field"),
+    [
+        ("    runtime: vllm\n", "    downloadAtRuntime: true\n"),
+        ("      readinessTimeout: 45m\n", "      supportsDistributed: true\n"),
+    ],
+)
+def test_removed_catalog_fields_are_refused(tmp_path: Path, anchor: str, field: str) -> None:
+    # Weights are baked into the preset images and every model runs on one node: these did nothing.
+    directory = _copy_catalog(tmp_path)
+    models = directory / "models.yaml"
+    models.write_text(models.read_text().replace(anchor, anchor + field, 1))
+    with pytest.raises(CatalogError, match=field.split(":")[0].strip()):
+        load_catalog(directory, reload=True)
 
 
 def test_tuning_method_support(catalog: Catalog) -> None:
@@ -144,6 +170,16 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as info:
         load_catalog(directory, reload=True)
     assert "instance_types.yaml" in str(info.value) and "gpuMem" in str(info.value)
+
+
+def test_disk_must_hold_the_weights(tmp_path: Path) -> None:
+    directory = _copy_catalog(tmp_path)
+    models = directory / "models.yaml"
+    models.write_text(models.read_text().replace("weightsSize: 78Gi", "weightsSize: 450Gi", 1))
+    with pytest.raises(
+        CatalogError, match=r"inference.diskStorage 400Gi cannot hold the weights \(weightsSize 450Gi\)"
+    ):
+        load_catalog(directory, reload=True)
 
 
 def test_unknown_recommended_instance_type(tmp_path: Path) -> None:

@@ -8,10 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from e2e.images import IMAGES, build_all, index_path
-from e2e.images.build import REPO_ROOT, Builder, copy_sources, tree_hash
-from e2e.images.registry import LoopbackRegistry, get_config, manifest_digest
+from e2e.images.build import PREFIX, REPO_ROOT, TINY_PRESET, Builder, copy_sources, tree_hash
+from e2e.images.registry import LoopbackRegistry, default_port, get_config, manifest_digest
+from kaito.catalog import load_catalog
+from kaito.workspace.catalog_source import CatalogPresets
+from kaito.workspace.config import DEFAULT_REGISTRY
+from kaito.workspace.tuning import TuningInputs
 
 TOOLS = ("buildah", "mmdebstrap", "umoci", "skopeo", "docker-registry")
 
@@ -51,6 +56,26 @@ def test_keys_are_stable_and_chain_to_the_base() -> None:
     assert len(set(keys.values())) == len(keys)
     tiny = next(i for i in IMAGES if i.tiny_weights)
     assert keys["base"] in one.build_args(tiny)["BASE_IMAGE"]
+
+
+def test_one_registry_names_every_image_the_install_runs() -> None:
+    """``REGISTRY=<host> make images`` pushes what an install pointed at ``<host>/kaito`` pulls: the
+    controllers (chart and kustomize defaults), the presets and the data movers the controller derives."""
+    registry = "myacr.azurecr.io"
+    pushed = {f"{registry}/{image.repo}:{tag}" for image in IMAGES for tag in image.extra_tags}
+    preset_registry = f"{registry}/{PREFIX}"
+    tiny = CatalogPresets(load_catalog()).preset(TINY_PRESET)
+    assert tiny is not None and tiny.image(preset_registry) in pushed
+    movers = TuningInputs(tiny, preset_registry, "cm", "/mnt/results", [], 1, "hash").movers_image()
+    assert movers in pushed
+    values = yaml.safe_load((REPO_ROOT / "charts/kaito/values.yaml").read_text())
+    # The defaults are where `make images` pushes without REGISTRY: the loopback registry.
+    assert values["registry"] == DEFAULT_REGISTRY == f"127.0.0.1:{default_port()}/{PREFIX}"
+    for name, component in (
+        ("workspace-controller", "workspaceController"),
+        ("gpu-provisioner", "gpuProvisioner"),
+    ):
+        assert f"{preset_registry}/{name}:{values[component]['image']['tag']}" in pushed
 
 
 @pytest.mark.slow

@@ -195,13 +195,44 @@ def test_overrides_change_exactly_their_fields(helm: str, helm_env: dict[str, st
     key = ("Deployment", NAMESPACE, "gpu-provisioner")
     provider_arg = default[key]["spec"]["template"]["spec"]["containers"][0]["args"].index("--provider=aks")
     container = "spec.template.spec.containers[0]"
-    image = "ghcr.io/kaito-py/gpu-provisioner"
+    image = "127.0.0.1:5001/kaito/gpu-provisioner"
     expected = {
         (key, f"{container}.image", f"{image}:0.1.0", f"{image}:9.9.9"),
         (key, f"{container}.args[{provider_arg}]", "--provider=aks", "--provider=local"),
     }
     actual = {(k, path, a, b) for k in default for path, a, b in diff(default[k], changed[k])}
     assert actual == expected
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(HELM_TIMEOUT_S)
+def test_one_registry_value_names_every_image(helm: str, helm_env: dict[str, str]) -> None:
+    # What `REGISTRY=myacr.azurecr.io make images` pushed: the controllers, and the preset and data-mover
+    # images the workspace controller names under its preset registry.
+    default = helm_template(helm, helm_env)
+    changed = helm_template(helm, helm_env, "--set", "registry=myacr.azurecr.io/kaito")
+    container = "spec.template.spec.containers[0]"
+    workspace = ("Deployment", NAMESPACE, "kaito-workspace-controller")
+    provisioner = ("Deployment", NAMESPACE, "gpu-provisioner")
+    env = [e["name"] for e in default[workspace]["spec"]["template"]["spec"]["containers"][0]["env"]]
+    registry_env = f"{container}.env[{env.index('PRESET_REGISTRY_NAME')}].value"
+    expected = {
+        (workspace, f"{container}.image", "myacr.azurecr.io/kaito/workspace-controller:0.1.0"),
+        (workspace, registry_env, "myacr.azurecr.io/kaito"),
+        (provisioner, f"{container}.image", "myacr.azurecr.io/kaito/gpu-provisioner:0.1.0"),
+    }
+    actual = {(k, path, b) for k in default for path, _, b in diff(default[k], changed[k])}
+    assert actual == expected
+    # An image kept elsewhere is named in full.
+    own = helm_template(
+        helm,
+        helm_env,
+        "--set",
+        "registry=myacr.azurecr.io/kaito",
+        "--set",
+        "gpuProvisioner.image.repository=me/gp",
+    )
+    assert own[provisioner]["spec"]["template"]["spec"]["containers"][0]["image"] == "me/gp:0.1.0"
 
 
 @pytest.mark.slow

@@ -112,7 +112,10 @@ DENIED: list[tuple[str, Callable[[], dict[str, Any]], list[str]]] = [
                 o["resource"].update(instanceType="Standard_NC24ads_A100_v4", count=2),
             ),
         ),
-        ["insufficient number of GPUs: falcon-40b needs 2 GPU(s) on one node"],
+        [
+            "insufficient number of GPUs: falcon-40b needs 2 GPU(s) on one node",
+            "multi-node inference is not supported",
+        ],
     ),
     (
         "method-unsupported",

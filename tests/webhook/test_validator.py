@@ -74,13 +74,19 @@ async def test_insufficient_memory(validator: WorkspaceValidator) -> None:
     assert "instance types that fit: " in message
 
 
-async def test_insufficient_gpus(validator: WorkspaceValidator) -> None:
+async def test_a_model_too_big_for_one_node_is_refused_whatever_the_count(
+    validator: WorkspaceValidator,
+) -> None:
+    # Two 1-GPU nodes would be two replicas of falcon-40b, each needing 2 GPUs: multi-node inference is gone.
     obj = inference()
     obj["inference"]["preset"]["name"] = "falcon-40b"
     obj["resource"]["instanceType"] = "Standard_NC24ads_A100_v4"
     obj["resource"]["count"] = 2
     message = await _errors(validator, obj)
     assert "insufficient number of GPUs" in message and "insufficient total GPU memory" in message
+    assert "multi-node inference is not supported" in message
+    assert "choose a larger instance type" in message
+    assert "instance types that fit: Standard_NC48ads_A100_v4" in message
 
 
 async def test_bypass_annotation_turns_fit_errors_into_warnings(validator: WorkspaceValidator) -> None:

@@ -78,14 +78,18 @@ class RunningController:
     user_agent_marker: str = names.FIELD_MANAGER
 
 
-def controller_writes(cluster: LocalCluster, after: int = 0) -> list[dict[str, Any]]:
-    """Write requests the controller sent, from the apiserver audit log (entries after index ``after``)."""
+def controller_writes(
+    cluster: LocalCluster, after: int = 0, namespace: str | None = None
+) -> list[dict[str, Any]]:
+    """Write requests the controller sent, from the apiserver audit log (entries after index ``after``;
+    only to ``namespace`` when given: other suites' workspaces may still be finishing elsewhere)."""
     return [
         e
         for i, e in enumerate(cluster.audit_events())
         if i >= after
         and names.FIELD_MANAGER in str(e.get("userAgent", ""))
         and e.get("verb") in ("create", "update", "patch", "delete", "deletecollection")
+        and (namespace is None or (e.get("objectRef") or {}).get("namespace") == namespace)
     ]
 
 

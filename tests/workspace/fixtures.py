@@ -18,10 +18,10 @@ PHI = PresetWorkload(
     supports_tuning=True,
     tuning_disk_storage="80Gi",
 )
-LLAMA70 = PresetWorkload(name="llama-2-70b", tag="0.0.3", gpu_count=4, disk_storage="158Gi", distributed=True)
-PRESETS = StaticPresets(
-    [PHI, LLAMA70], [InstanceTypeInfo("Standard_NC6s_v3", 1), InstanceTypeInfo("Standard_NC12s_v3", 2)]
-)
+LLAMA = PresetWorkload(name="llama-3.1-8b-instruct", tag="0.0.1", disk_storage="90Gi", runtime="vllm")
+V100 = InstanceTypeInfo("Standard_NC6s_v3", 1, compute_capability=(7, 0))
+A100 = InstanceTypeInfo("Standard_NC24ads_A100_v4", 1, compute_capability=(8, 0))
+PRESETS = StaticPresets([PHI, LLAMA], [V100, InstanceTypeInfo("Standard_NC12s_v3", 2), A100])
 
 
 def workspace(name: str = "ws1", ns: str = "default", **overrides: Any) -> Obj:

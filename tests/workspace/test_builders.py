@@ -1,4 +1,4 @@
-"""Manifests the controller writes: Machines, Services, Deployments/StatefulSets and the tuning Job."""
+"""Manifests the controller writes: Machines, Services, Deployments and the tuning Job; the runtime choice."""
 
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ import copy
 import json
 from typing import Any
 
-from kaito.workspace.inference import (
-    InferenceInputs,
-    headless_service_manifest,
-    service_manifest,
-    workload_manifest,
-)
+from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest
 from kaito.workspace.machines import (
     free_machine_names,
     machine_failure,
@@ -20,9 +15,10 @@ from kaito.workspace.machines import (
     sanitize_reason,
 )
 from kaito.workspace.podspec import manifest_hash
+from kaito.workspace.presets import InstanceTypeInfo, choose_runtime
 from kaito.workspace.tuning import TuningInputs, job_manifest, output_dir
 
-from .fixtures import LLAMA70, PHI, tuning_workspace, workspace
+from .fixtures import A100, LLAMA, PHI, V100, tuning_workspace, workspace
 
 
 def test_machine_manifest_has_labels_requirements_taint_and_storage() -> None:
@@ -80,19 +76,15 @@ def test_machine_failure_is_read_from_launched_false() -> None:
 
 def test_service_ports_and_lb_annotation() -> None:
     ws = workspace()
-    svc = service_manifest(ws, distributed=False)
+    svc = service_manifest(ws)
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
-    assert ports == {"http": (80, 5000), "torch": (29500, 29500)}
-    assert svc["spec"]["type"] == "ClusterIP"
+    assert ports == {"http": (80, 5000)}
+    assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["selector"] == {"kaito.sh/workspace": "ws1"}
     assert svc["metadata"]["ownerReferences"][0]["controller"] is True
     ws["metadata"]["annotations"] = {"kaito.sh/enablelb": "True"}
     # Only when the operator allows public load balancers.
-    assert service_manifest(ws, distributed=False)["spec"]["type"] == "ClusterIP"
-    assert service_manifest(ws, distributed=False, allow_load_balancer=True)["spec"]["type"] == "LoadBalancer"
-    dist = service_manifest(ws, distributed=True)
-    assert dist["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "ws1-0"
-    headless = headless_service_manifest(ws)
-    assert headless["metadata"]["name"] == "ws1-headless" and headless["spec"]["clusterIP"] == "None"
+    assert service_manifest(ws)["spec"]["type"] == "ClusterIP"
+    assert service_manifest(ws, allow_load_balancer=True)["spec"]["type"] == "LoadBalancer"
 
 
 def test_deployment_pod_spec() -> None:
@@ -169,15 +161,50 @@ def test_private_image_and_hash_changes_with_config() -> None:
     )
 
 
-def test_multi_node_preset_is_a_statefulset_with_torchrun() -> None:
-    ws = workspace(inference={"preset": {"name": LLAMA70.name}})
+def test_several_nodes_are_independent_replicas() -> None:
+    ws = workspace(inference={"preset": {"name": LLAMA.name}})
     ws["resource"]["count"] = 2
-    sts = workload_manifest(ws, InferenceInputs(LLAMA70, "reg.io", ["n1", "n2"]))
-    assert sts["kind"] == "StatefulSet" and sts["spec"]["serviceName"] == "ws1-headless"
-    assert sts["spec"]["replicas"] == 2
-    script = sts["spec"]["template"]["spec"]["containers"][0]["command"][-1]
-    assert "--rdzv_endpoint=ws1-0.ws1-headless.default.svc.cluster.local:29500" in script
-    assert "--nnodes=2" in script and "${HOSTNAME##*-}" in script
+    dep = workload_manifest(ws, InferenceInputs(LLAMA, "reg.io", ["n1", "n2"]))
+    assert dep["kind"] == "Deployment" and dep["spec"]["replicas"] == 2
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "inference"]
+    assert container["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+
+
+def test_runtime_is_the_catalogs_where_the_gpus_can_run_it() -> None:
+    chosen = choose_runtime(LLAMA, A100)
+    assert chosen.backend == "vllm"
+    assert chosen.describe() == (
+        "serving with vllm: catalog runtime vllm, Standard_NC24ads_A100_v4 has compute capability 8.0"
+    )
+    older = choose_runtime(LLAMA, V100)
+    assert older.backend == "transformers"
+    assert older.reason == (
+        "catalog runtime vllm, but Standard_NC6s_v3 has compute capability 7.0 and vLLM needs 8.0 or more"
+    )
+    # transformers runs on every generation: a newer GPU does not turn it into vLLM.
+    assert choose_runtime(PHI, A100).backend == "transformers"
+    assert choose_runtime(PHI, V100).backend == "transformers"
+    # Own nodes (no catalog instance type) and a type without a known capability keep the catalog's.
+    byo = choose_runtime(LLAMA, None)
+    assert byo.backend == "vllm" and "not in the catalog" in byo.reason
+    unknown = choose_runtime(LLAMA, InstanceTypeInfo("Custom_GPU", 1))
+    assert unknown.backend == "vllm" and "compute capability of Custom_GPU is unknown" in unknown.reason
+
+
+def test_the_chosen_runtime_is_the_servers_backend_env() -> None:
+    ws = workspace(inference={"preset": {"name": LLAMA.name}})
+
+    def env(inputs: InferenceInputs) -> dict[str, str]:
+        container = workload_manifest(ws, inputs)["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e["value"] for e in container["env"]}
+
+    on_v100 = env(InferenceInputs(LLAMA, "reg.io", ["n1"], runtime=choose_runtime(LLAMA, V100)))
+    assert on_v100["INFERENCE_BACKEND"] == "transformers" and "MODEL_RUNTIME" not in on_v100
+    # Without a choice (a builder called on its own), the catalog's runtime.
+    assert env(InferenceInputs(LLAMA, "reg.io", ["n1"]))["INFERENCE_BACKEND"] == "vllm"
+    on_a100 = env(InferenceInputs(LLAMA, "reg.io", ["n1"], runtime=choose_runtime(LLAMA, A100)))
+    assert on_a100["INFERENCE_BACKEND"] == "vllm"
 
 
 def test_template_workspace_runs_the_users_template() -> None:

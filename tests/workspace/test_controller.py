@@ -23,8 +23,10 @@ from .conftest import RELEASE_NAMESPACE, RunningController, audit_position, cont
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 PRESET = "phi-3-mini-4k-instruct"
-DISTRIBUTED_PRESET = "qwen2.5-coder-32b-instruct"
+VLLM_PRESET = "llama-3.1-8b-instruct"
 INSTANCE = "Standard_NC6s_v3"
+# V100s with room for the vLLM preset (18Gi), so that the webhook would admit the workspace too.
+V100_32G = "Standard_ND40rs_v2"
 
 
 async def until(probe: Callable[[], Any], what: str, limit: float = 90.0, interval: float = 0.5) -> Any:
@@ -40,7 +42,7 @@ async def until(probe: Callable[[], Any], what: str, limit: float = 90.0, interv
 
 
 def inference_ws(
-    name: str, ns: str, preset: str = PRESET, count: int = 1, **inference: Any
+    name: str, ns: str, preset: str = PRESET, count: int = 1, instance: str = INSTANCE, **inference: Any
 ) -> dict[str, Any]:
     return {
         "apiVersion": "kaito.sh/v1alpha1",
@@ -48,7 +50,7 @@ def inference_ws(
         "metadata": {"name": name, "namespace": ns},
         "resource": {
             "count": count,
-            "instanceType": INSTANCE,
+            "instanceType": instance,
             "labelSelector": {"matchLabels": {"apps": name}},
         },
         "inference": {"preset": {"name": preset}, **inference},
@@ -107,7 +109,7 @@ async def test_inference_workspace_becomes_ready(
     )
     svc = cluster.get_json("service", "ws-infer", "-n", namespace)
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
-    assert ports == {"http": (80, 5000), "torch": (29500, 29500)}
+    assert ports == {"http": (80, 5000)}
     (machine,) = machines_of(cluster, namespace, "ws-infer")
     assert machine["metadata"]["name"].startswith("ws") and len(machine["metadata"]["name"]) == 11
     assert machine["metadata"]["labels"]["apps"] == "ws-infer"
@@ -131,7 +133,7 @@ async def test_inference_workspace_becomes_ready(
     mark = await asyncio.to_thread(audit_position, cluster)
     cluster.kubectl("label", "workspace", "ws-infer", "-n", namespace, "poke=1")
     await asyncio.sleep(3)
-    writes = await asyncio.to_thread(controller_writes, cluster, mark)
+    writes = await asyncio.to_thread(controller_writes, cluster, mark, namespace)
     assert writes == [], [(w["verb"], w["objectRef"]) for w in writes]
 
     # Deleting leaves nothing behind: Machines by the finalizer, the rest by owner references.
@@ -153,20 +155,85 @@ async def test_inference_workspace_becomes_ready(
     await until(owned_gone, "owned objects garbage-collected", 90)
 
 
-async def test_multi_node_preset_gets_statefulset(
+def backend_env(cluster: LocalCluster, ns: str, name: str) -> str | None:
+    dep = cluster.get_json("deployment", name, "-n", ns) or {}
+    containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or [{}]
+    env = {e["name"]: e.get("value") for e in containers[0].get("env") or []}
+    return env.get("INFERENCE_BACKEND")
+
+
+async def test_several_nodes_serve_independent_replicas_with_the_gpus_runtime(
     cluster: LocalCluster, namespace: str, workspace_controller: RunningController
 ) -> None:
-    cluster.apply(inference_ws("ws-multi", namespace, preset=DISTRIBUTED_PRESET, count=2))
-    await until(lambda: cluster.get_json("statefulset", "ws-multi", "-n", namespace), "StatefulSet", 120)
-    headless = cluster.get_json("service", "ws-multi-headless", "-n", namespace)
-    assert headless["spec"]["clusterIP"] == "None"
-    assert len(machines_of(cluster, namespace, "ws-multi")) == 2
-    sts = cluster.get_json("statefulset", "ws-multi", "-n", namespace)
-    assert sts["spec"]["serviceName"] == "ws-multi-headless" and sts["spec"]["replicas"] == 2
-    assert cluster.get_json("deployment", "ws-multi", "-n", namespace) is None
+    # A vLLM preset on V100 nodes (compute capability 7.0): two transformers replicas behind one Service.
+    # An older version's StatefulSet and headless Service for the workspace are deleted on upgrade.
+    cluster.apply(inference_ws("ws-multi", namespace, preset=VLLM_PRESET, count=2, instance=V100_32G))
+    uid = cluster.get_json("workspace", "ws-multi", "-n", namespace)["metadata"]["uid"]
+    owner = {
+        "apiVersion": "kaito.sh/v1alpha1",
+        "kind": "Workspace",
+        "name": "ws-multi",
+        "uid": uid,
+        "controller": True,
+    }
+    labels = {"kaito.sh/workspace": "ws-multi"}
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "ws-multi-headless",
+                "namespace": namespace,
+                "labels": labels,
+                "ownerReferences": [owner],
+            },
+            "spec": {"clusterIP": "None", "selector": labels, "ports": [{"name": "torchrun", "port": 29500}]},
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {
+                "name": "ws-multi",
+                "namespace": namespace,
+                "labels": labels,
+                "ownerReferences": [owner],
+            },
+            "spec": {
+                "replicas": 0,
+                "serviceName": "ws-multi-headless",
+                "selector": {"matchLabels": {"legacy": "ws-multi"}},
+                "template": {
+                    "metadata": {"labels": {"legacy": "ws-multi"}},
+                    "spec": {"containers": [{"name": "c", "image": "registry.test/legacy:1"}]},
+                },
+            },
+        }
+    )
     await until(
         lambda: condition_true(cluster, namespace, "ws-multi", "WorkspaceReady"), "WorkspaceReady", 120
     )
+    assert len(machines_of(cluster, namespace, "ws-multi")) == 2
+    dep = cluster.get_json("deployment", "ws-multi", "-n", namespace)
+    assert dep["spec"]["replicas"] == 2
+    assert backend_env(cluster, namespace, "ws-multi") == "transformers"
+    await until(
+        lambda: (
+            cluster.get_json("statefulset", "ws-multi", "-n", namespace) is None
+            and cluster.get_json("service", "ws-multi-headless", "-n", namespace) is None
+        ),
+        "legacy StatefulSet and headless Service deleted",
+        60,
+    )
+    expected = (
+        "serving with transformers: catalog runtime vllm, but Standard_ND40rs_v2 has compute capability 7.0 "
+        "and vLLM needs 8.0 or more"
+    )
+    ready = conditions(cluster, namespace, "ws-multi")["InferenceReady"]
+    assert ready["message"].endswith(expected)
+    selected = [e for e in events_of(cluster, namespace, "ws-multi") if e["reason"] == "RuntimeSelected"]
+    assert [e["message"] for e in selected] == [expected]
 
 
 async def test_tuning_job_succeeds(

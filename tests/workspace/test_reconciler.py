@@ -11,7 +11,7 @@ from kaito.workspace import kinds
 from kaito.workspace.config import ControllerConfig
 from kaito.workspace.reconciler import WorkspaceReconciler
 
-from .fixtures import PRESETS, FakeCache, FakeClient, node, tuning_workspace, workspace
+from .fixtures import LLAMA, PRESETS, FakeCache, FakeClient, node, tuning_workspace, workspace
 
 
 class Events:
@@ -77,12 +77,7 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
     assert client.writes("create", "Deployment")  # new objects are POSTed: half an apply's cost
     # Nothing to report yet: the Service is on its way and its watch event brings the workspace back.
     assert client.writes("patch_status") == []
-    dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
-    assert dep is not None
-    dep = copy.deepcopy(dep)
-    dep["metadata"]["generation"] = 1
-    dep["status"] = {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}
-    cache.put(kinds.DEPLOYMENT, dep)
+    make_ready(cache)
     # Pods ready, Service still on its way: no endpoint, so no Ready, and nothing written in between.
     await rec.reconcile(Request("default", "ws1"))
     assert client.writes("patch_status") == []
@@ -99,6 +94,103 @@ async def test_byo_nodes_reach_ready_and_resync_writes_nothing() -> None:
         await rec.reconcile(Request("default", "ws1"))
     assert client.calls[before:] == []
     assert ("Normal", "WorkspaceReady") in {(t, r) for t, r, _ in events.items}
+
+
+def make_ready(cache: FakeCache, name: str = "ws1") -> None:
+    """What the deployment controller would report once the pods are up."""
+    dep = copy.deepcopy(cache.get(kinds.DEPLOYMENT, "default", name))
+    assert dep is not None
+    dep["metadata"]["generation"] = 1
+    dep["status"] = {"observedGeneration": 1, "readyReplicas": 1, "updatedReplicas": 1, "replicas": 1}
+    cache.put(kinds.DEPLOYMENT, dep)
+
+
+def backend_env(cache: FakeCache) -> str:
+    dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
+    assert dep is not None
+    env = {str(e["name"]): str(e["value"]) for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return env["INFERENCE_BACKEND"]
+
+
+async def serve_vllm_preset_on(instance_type: str) -> tuple[FakeCache, WorkspaceReconciler, Events, str]:
+    """One pass over ws1 serving the vLLM preset on a node of ``instance_type``; returns the backend the
+    Deployment got."""
+    cache, _, rec, events = make()
+    ws = workspace(inference={"preset": {"name": LLAMA.name}})
+    ws["resource"]["instanceType"] = instance_type
+    cache.put(kinds.WORKSPACE, ws)
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}, instance_type=instance_type))
+    await rec.reconcile(Request("default", "ws1"))
+    await rec.services.wait_idle()
+    return cache, rec, events, backend_env(cache)
+
+
+def runtime_messages(events: Events) -> list[str]:
+    return [m for t, r, m in events.items if (t, r) == ("Normal", "RuntimeSelected")]
+
+
+async def test_the_runtime_follows_the_gpu_generation_and_is_announced_once() -> None:
+    cache, rec, events, backend = await serve_vllm_preset_on("Standard_NC24ads_A100_v4")
+    assert backend == "vllm"
+    expected = "serving with vllm: catalog runtime vllm, Standard_NC24ads_A100_v4 has compute capability 8.0"
+    assert runtime_messages(events) == [expected]
+    make_ready(cache)
+    for _ in range(2):
+        await rec.reconcile(Request("default", "ws1"))
+    stored = cache.get(kinds.WORKSPACE, "default", "ws1")
+    assert stored is not None
+    ready = {c["type"]: c for c in stored["status"]["conditions"]}["InferenceReady"]
+    assert ready["status"] == "True" and ready["message"].endswith("; " + expected)
+    assert runtime_messages(events) == [expected]
+
+
+async def test_vllm_falls_back_to_transformers_below_ampere() -> None:
+    _, _, events, backend = await serve_vllm_preset_on("Standard_NC6s_v3")
+    assert backend == "transformers"
+    [message] = runtime_messages(events)
+    assert message.startswith("serving with transformers: catalog runtime vllm, but Standard_NC6s_v3 has")
+
+
+async def test_own_nodes_of_an_unknown_instance_type_keep_the_catalog_runtime() -> None:
+    _, _, events, backend = await serve_vllm_preset_on("Custom_OnPrem_GPU")
+    assert backend == "vllm"
+    [message] = runtime_messages(events)
+    assert "the nodes' instance type is not in the catalog" in message
+
+
+async def test_an_older_versions_multi_node_objects_are_deleted() -> None:
+    cache, client, rec, _ = make()
+    ws = workspace()
+    ws["resource"]["count"] = 2
+    cache.put(kinds.WORKSPACE, ws)
+    cache.put(kinds.NODE, node("gpu-1", {"apps": "ws1"}))
+    cache.put(kinds.NODE, node("gpu-2", {"apps": "ws1"}))
+    owner = [
+        {
+            "apiVersion": "kaito.sh/v1alpha1",
+            "kind": "Workspace",
+            "name": "ws1",
+            "uid": "uid-ws1",
+            "controller": True,
+        }
+    ]
+    cache.put(
+        kinds.STATEFULSET,
+        {"metadata": {"name": "ws1", "namespace": "default", "uid": "s1", "ownerReferences": owner}},
+    )
+    for name in ("ws1-headless", "other-headless"):
+        cache.put(
+            kinds.SERVICE,
+            {"metadata": {"name": name, "namespace": "default", "uid": name, "ownerReferences": owner}},
+        )
+    await rec.reconcile(Request("default", "ws1"))
+    await rec.services.wait_idle()
+    assert client.writes("delete") == [
+        ("delete", "StatefulSet", "ws1"),
+        ("delete", "Service", "ws1-headless"),
+    ]
+    dep = cache.get(kinds.DEPLOYMENT, "default", "ws1")
+    assert dep is not None and dep["spec"]["replicas"] == 2
 
 
 async def test_stale_cache_never_creates_a_second_machine() -> None:

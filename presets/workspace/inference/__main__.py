@@ -14,6 +14,12 @@ from .settings import Settings, parse_settings
 def make_loader(settings: Settings) -> Backend:
     from .vllm_backend import VLLMBackend, vllm_available
 
+    if settings.backend == "vllm" and not vllm_available():
+        # The controller asks for vLLM where the catalog and the GPUs allow it; the image must have it.
+        raise RuntimeError(
+            "INFERENCE_BACKEND=vllm, but vLLM is not installed in this image: build its base with "
+            "GPU_EXTRAS=1 (presets/workspace/docker/Dockerfile.base)"
+        )
     use_vllm = settings.backend == "vllm" or (settings.backend == "auto" and vllm_available())
     if use_vllm:
         return VLLMBackend(settings)

@@ -4,7 +4,7 @@ catalog = load_catalog()                      # once, at start-up; cached
 model = catalog.model("phi-3-mini-4k-instruct")
 sku = catalog.instance_type("Standard_NC6s_v3")
 catalog.close_matches("Standard_NC6_v3")      # did-you-mean list
-check_inference_fit(model, sku, count=1)      # [] when it fits
+check_inference_fit(model, sku)               # [] when it fits on one node
 """
 
 from kaito.catalog.catalog import Catalog

@@ -55,10 +55,6 @@ class Catalog:
         """The model's readiness timeout, or the catalog default."""
         return model.inference.readiness_timeout or self.defaults.readiness_timeout
 
-    def image(self, model: ModelPreset, registry: str | None = None) -> str:
-        """The public image of a preset in the given (or default) registry."""
-        return model.image(registry or self.defaults.registry)
-
 
 def _close(name: str, candidates: list[str], limit: int) -> list[str]:
     by_lower = {c.lower(): c for c in candidates}

@@ -2,8 +2,8 @@
 
 Upstream v0.3 stored the node's total GPU memory in its SKU table and then multiplied it by the
 GPU count again, so multi-GPU nodes looked N times bigger than they are. Here the catalog stores
-memory per GPU and the node total is derived once. A model that does not support distributed
-inference must fit on one node, whatever ``count`` is.
+memory per GPU and the node total is derived once. A model must fit on one node, whatever ``count``
+is: ``count`` nodes are that many independent replicas, never one model sharded over them.
 """
 
 from __future__ import annotations
@@ -27,22 +27,24 @@ class FitProblem:
     message: str
 
 
-def check_inference_fit(model: ModelPreset, instance: InstanceType, count: int = 1) -> list[FitProblem]:
-    """Problems serving ``model`` on ``count`` nodes of ``instance``; empty when it fits."""
-    req = model.inference
-    nodes = count if req.supports_distributed else 1
-    where = f"{nodes} node(s) of {instance.describe()}" if nodes > 1 else f"one {instance.describe()} node"
-    problems: list[FitProblem] = []
+# Said where a model is too big for one node: more nodes (resource.count) would not help.
+ONE_NODE = (
+    "multi-node inference is not supported (each of the resource.count replicas holds the whole model); "
+    "choose a larger instance type"
+)
 
-    gpus = nodes * instance.gpu_count
-    if gpus < req.gpu_count:
-        scope = "" if req.supports_distributed else " on one node (it does not support multi-node inference)"
+
+def check_inference_fit(model: ModelPreset, instance: InstanceType) -> list[FitProblem]:
+    """Problems serving ``model`` on one node of ``instance``; empty when it fits."""
+    req = model.inference
+    problems: list[FitProblem] = []
+    if instance.gpu_count < req.gpu_count:
         problems.append(
             FitProblem(
                 "gpuCount",
                 "resource.instanceType",
-                f"insufficient number of GPUs: {model.name} needs {req.gpu_count} GPU(s){scope}, "
-                f"{where} has {gpus}",
+                f"insufficient number of GPUs: {model.name} needs {req.gpu_count} GPU(s) on one node, "
+                f"{instance.describe()} has {instance.gpu_count}; {ONE_NODE}",
             )
         )
     if instance.gpu_memory_bytes < req.per_gpu_memory_bytes:
@@ -54,14 +56,14 @@ def check_inference_fit(model: ModelPreset, instance: InstanceType, count: int =
                 f"per GPU, {instance.name} has {format_gib(instance.gpu_memory_bytes)}",
             )
         )
-    total = nodes * instance.total_gpu_memory_bytes
-    if total < req.total_gpu_memory_bytes:
+    if instance.total_gpu_memory_bytes < req.total_gpu_memory_bytes:
         problems.append(
             FitProblem(
                 "totalGPUMemory",
-                "resource.count" if req.supports_distributed else "resource.instanceType",
+                "resource.instanceType",
                 f"insufficient total GPU memory: {model.name} needs "
-                f"{format_gib(req.total_gpu_memory_bytes)}, {where} has {format_gib(total)}",
+                f"{format_gib(req.total_gpu_memory_bytes)} on one node, {instance.describe()} has "
+                f"{format_gib(instance.total_gpu_memory_bytes)}; {ONE_NODE}",
             )
         )
     return problems
@@ -108,7 +110,6 @@ def suggest_instance_types(
     model: ModelPreset,
     *,
     method: str | None = None,
-    count: int = 1,
     cloud: str | None = None,
     limit: int = 3,
 ) -> list[str]:
@@ -123,7 +124,7 @@ def suggest_instance_types(
         problems = (
             check_tuning_fit(model, instance, method)
             if method is not None
-            else check_inference_fit(model, instance, count)
+            else check_inference_fit(model, instance)
         )
         if not problems:
             fitting.append(instance)

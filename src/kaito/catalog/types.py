@@ -16,6 +16,7 @@ from kaito.api.quantity import QuantityError, format_gib, parse_quantity, quanti
 
 _DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 _REVISION_RE = re.compile(r"^[0-9a-f]{40}$")
+_CAPABILITY_RE = re.compile(r"^(\d+)\.(\d+)$")
 
 
 def _check_quantity(value: str) -> str:
@@ -43,8 +44,15 @@ def duration_seconds(value: str) -> int:
     return parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
 
 
+def _check_capability(value: str | None) -> str | None:
+    if value is not None and not _CAPABILITY_RE.match(value):
+        raise ValueError(f"{value!r} is not a CUDA compute capability like 8.0 or 8.6")
+    return value
+
+
 Size = Annotated[str, AfterValidator(_check_quantity)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
+ComputeCapability = Annotated[str | None, AfterValidator(_check_capability)]
 Cloud = Literal["azure", "aws"]
 Runtime = Literal["transformers", "vllm"]
 TuningMethodName = Literal["lora", "qlora"]
@@ -62,8 +70,15 @@ class InstanceType(_CatalogModel):
     gpu_count: int = Field(alias="gpuCount", ge=1)
     gpu_model: str = Field(alias="gpuModel", min_length=1)
     gpu_memory: Size = Field(alias="gpuMemory", description="Memory of one GPU.")
-    cuda_compute_capability: str | None = Field(default=None, alias="cudaComputeCapability")
+    # Chooses the inference runtime: vLLM needs compute capability 8.0 or more (kaito.catalog.runtime).
+    cuda_compute_capability: ComputeCapability = Field(default=None, alias="cudaComputeCapability")
     nvme: bool = False
+
+    @property
+    def compute_capability(self) -> tuple[int, int] | None:
+        """``(8, 6)`` for ``"8.6"``; None when the catalog does not say."""
+        match = _CAPABILITY_RE.match(self.cuda_compute_capability or "")
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
     @property
     def gpu_memory_bytes(self) -> int:
@@ -101,7 +116,6 @@ class InferenceRequirements(_CatalogModel):
     per_gpu_memory: Size = Field(alias="perGPUMemory")
     disk_storage: Size = Field(alias="diskStorage")
     readiness_timeout: Duration | None = Field(default=None, alias="readinessTimeout")
-    supports_distributed: bool = Field(default=False, alias="supportsDistributed")
     recommended_instance_types: list[str] = Field(alias="recommendedInstanceTypes", min_length=1)
 
     @property
@@ -148,15 +162,12 @@ class ModelPreset(_CatalogModel):
     runtime: Runtime
     image_tag: str = Field(alias="imageTag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     image_name: str | None = Field(default=None, alias="imageName")
-    download_at_runtime: bool = Field(default=False, alias="downloadAtRuntime")
     deprecated: bool = False
     inference: InferenceRequirements
     tuning: TuningRequirements | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelPreset:
-        if self.hugging_face is None and self.download_at_runtime:
-            raise ValueError("downloadAtRuntime needs huggingFace: there is nothing to download from")
         if self.access_mode == "public" and self.hugging_face and self.hugging_face.revision is None:
             raise ValueError("huggingFace.revision is required for a public preset (pin a commit)")
         if self.inference.per_gpu_memory_bytes * self.inference.gpu_count < (
@@ -165,6 +176,14 @@ class ModelPreset(_CatalogModel):
             raise ValueError(
                 "inference.perGPUMemory x inference.gpuCount must cover inference.totalGPUMemory"
             )
+        # The weights are in the preset image, which the node unpacks onto the disk the Machine asks for.
+        weights = quantity_bytes(self.weights_size)
+        disks = [("inference.diskStorage", self.inference.disk_storage)]
+        if self.tuning is not None:
+            disks.append(("tuning.diskStorage", self.tuning.disk_storage))
+        for field, disk in disks:
+            if quantity_bytes(disk) < weights:
+                raise ValueError(f"{field} {disk} cannot hold the weights (weightsSize {self.weights_size})")
         return self
 
     @property
@@ -181,15 +200,10 @@ class ModelPreset(_CatalogModel):
                 return requirements
         return None
 
-    def image(self, registry: str) -> str:
-        """The public image of the preset: ``<registry>/kaito-<name>:<tag>``."""
-        return f"{registry}/{self.image_name or 'kaito-' + self.name}:{self.image_tag}"
-
 
 class CatalogDefaults(_CatalogModel):
     """Catalog-wide defaults."""
 
-    registry: str = "mcr.microsoft.com/aks/kaito"
     readiness_timeout: Duration = Field(default="30m", alias="readinessTimeout")
 
 

@@ -207,12 +207,9 @@ class WorkspaceValidator:
         if inference.preset is not None and recheck:
             model = self._model(inference.preset, "inference.preset", verdict)
             if model is not None and instance is not None:
-                count = workspace.resource.count
-                problems = check_inference_fit(model, instance, count)
+                problems = check_inference_fit(model, instance)
                 suggestions = (
-                    suggest_instance_types(self._catalog, model, count=count, cloud=instance.cloud)
-                    if problems
-                    else []
+                    suggest_instance_types(self._catalog, model, cloud=instance.cloud) if problems else []
                 )
                 self._fit(workspace, verdict, [f"{p.field}: {p.message}" for p in problems], suggestions)
         for index, adapter in enumerate(inference.adapters or []):

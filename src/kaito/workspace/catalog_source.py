@@ -29,10 +29,10 @@ class CatalogPresets:
             tuning_gpu_count=tuning_gpus,
             disk_storage=model.inference.disk_storage,
             tuning_disk_storage=model.tuning.disk_storage if model.tuning else model.inference.disk_storage,
-            distributed=model.inference.supports_distributed,
+            runtime=model.runtime,
             supports_tuning=model.supports_tuning,
             readiness_timeout_seconds=duration_seconds(self._catalog.readiness_timeout(model)),
-            inference_env={"MODEL_RUNTIME": model.runtime, "SERVED_MODEL_NAME": model.name},
+            inference_env={"SERVED_MODEL_NAME": model.name},
         )
         self._cache[name] = workload
         return workload
@@ -41,4 +41,6 @@ class CatalogPresets:
         sku = self._catalog.instance_type(name)
         if sku is None:
             return None
-        return InstanceTypeInfo(name=sku.name, gpu_count=sku.gpu_count)
+        return InstanceTypeInfo(
+            name=sku.name, gpu_count=sku.gpu_count, compute_capability=sku.compute_capability
+        )

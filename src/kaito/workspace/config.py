@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
+# Where `make images` pushes by default (the local cluster's loopback registry, e2e/images); a cluster
+# elsewhere sets --preset-registry to where it pushed them (REGISTRY=<host> pushes to <host>/kaito).
+DEFAULT_REGISTRY = "127.0.0.1:5001/kaito"
 DEFAULT_RELEASE_NAMESPACE = "kaito-workspace"
 
 

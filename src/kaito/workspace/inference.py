@@ -1,5 +1,8 @@
-"""The inference objects of a Workspace: its Service, and a Deployment (one node) or a StatefulSet plus
-headless Service (presets spread over several nodes with torchrun)."""
+"""The inference objects of a Workspace: its Service and a Deployment of ``resource.count`` independent
+replicas, each holding the whole model on one node.
+
+Multi-node inference (one model sharded over several nodes) is not supported: an earlier version ran
+such presets as a StatefulSet behind a headless Service, which the reconciler still deletes."""
 
 from __future__ import annotations
 
@@ -20,10 +23,8 @@ from kaito.workspace.names import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_REVISION,
     INFERENCE_PORT,
-    LABEL_STATEFULSET_POD_NAME,
     MOUNT_ADAPTER,
     MOUNT_CONFIG,
-    TORCH_PORT,
 )
 from kaito.workspace.podspec import (
     gpu_resources,
@@ -36,12 +37,15 @@ from kaito.workspace.podspec import (
     stamp_hash,
     tolerations,
 )
-from kaito.workspace.presets import PresetWorkload
+from kaito.workspace.presets import PresetWorkload, RuntimeChoice
 
 INFERENCE_CONFIG_FILE = "inference_config.yaml"
+# The preset server's backend setting (presets/workspace/inference/settings.py): transformers or vllm.
+BACKEND_ENV = "INFERENCE_BACKEND"
 
 
-def headless_name(workspace: Mapping[str, Any]) -> str:
+def legacy_headless_name(workspace: Mapping[str, Any]) -> str:
+    """The headless Service of the StatefulSet that older versions made for multi-node presets."""
     return f"{name_of(workspace)}-headless"
 
 
@@ -67,23 +71,14 @@ def wants_load_balancer(workspace: Mapping[str, Any]) -> bool:
     return annotations_of(workspace).get(ANNOTATION_ENABLE_LB) == "True"
 
 
-def service_manifest(
-    workspace: Mapping[str, Any], distributed: bool, allow_load_balancer: bool = False
-) -> Obj:
-    """``<ws>``: ``http`` 80→5000 and ``torch`` 29500; LoadBalancer when ``kaito.sh/enablelb: "True"`` and the
-    operator allows public load balancers (``allow_load_balancer``), else ClusterIP. For a StatefulSet only
-    pod 0 serves, the others are torchrun workers."""
+def service_manifest(workspace: Mapping[str, Any], allow_load_balancer: bool = False) -> Obj:
+    """``<ws>``: ``http`` 80→5000 over every replica; LoadBalancer when ``kaito.sh/enablelb: "True"`` and
+    the operator allows public load balancers (``allow_load_balancer``), else ClusterIP."""
     public = allow_load_balancer and wants_load_balancer(workspace)
-    selector = selector_labels(workspace)
-    if distributed:
-        selector[LABEL_STATEFULSET_POD_NAME] = f"{name_of(workspace)}-0"
     spec: Obj = {
         "type": "LoadBalancer" if public else "ClusterIP",
-        "selector": selector,
-        "ports": [
-            {"name": "http", "port": 80, "targetPort": INFERENCE_PORT, "protocol": "TCP"},
-            {"name": "torch", "port": TORCH_PORT, "targetPort": TORCH_PORT, "protocol": "TCP"},
-        ],
+        "selector": selector_labels(workspace),
+        "ports": [{"name": "http", "port": 80, "targetPort": INFERENCE_PORT, "protocol": "TCP"}],
         "publishNotReadyAddresses": True,
     }
     return stamp_hash(
@@ -96,41 +91,20 @@ def service_manifest(
     )
 
 
-def headless_service_manifest(workspace: Mapping[str, Any]) -> Obj:
-    """The StatefulSet's governing Service: gives pod 0 the stable DNS name torchrun rendezvouses on."""
-    spec: Obj = {
-        "clusterIP": "None",
-        "selector": selector_labels(workspace),
-        "ports": [{"name": "torchrun", "port": TORCH_PORT, "targetPort": TORCH_PORT, "protocol": "TCP"}],
-        "publishNotReadyAddresses": True,
-    }
-    return stamp_hash(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _metadata(workspace, headless_name(workspace)),
-            "spec": spec,
-        }
-    )
-
-
 @dataclass(frozen=True)
 class InferenceInputs:
     """Everything besides the Workspace that shapes the pods: the catalog entry, where images come from,
-    the chosen nodes, and the hash of the mounted config (a change rolls the pods)."""
+    the chosen nodes, the hash of the mounted config (a change rolls the pods) and the serving runtime
+    (None: the catalog's)."""
 
     preset: PresetWorkload | None
     registry: str
     worker_nodes: Sequence[str]
+    runtime: RuntimeChoice | None = None
     config_hash: str = ""
     revision: str = ""
     extra_tolerations: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     config_env: Mapping[str, str] = field(default_factory=dict)
-
-
-def is_distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
-    count = as_workspace(workspace).get("resource", {}).get("count", 1)
-    return preset is not None and preset.distributed and count > 1
 
 
 def _image_and_secrets(
@@ -187,31 +161,6 @@ def _probes(preset: PresetWorkload) -> Obj:
     }
 
 
-def _distributed_command(workspace: Mapping[str, Any], preset: PresetWorkload) -> list[str]:
-    """torchrun over ``count`` pods; rank from the StatefulSet ordinal, rendezvous at pod 0's stable name."""
-    count = as_workspace(workspace).get("resource", {}).get("count", 1)
-    endpoint = (
-        f"{name_of(workspace)}-0.{headless_name(workspace)}.{namespace_of(workspace)}.svc.cluster.local"
-    )
-    base = list(preset.inference_command)
-    if base and base[0].startswith("python"):
-        base = base[1:]
-    torchrun = [
-        "torchrun",
-        f"--nnodes={count}",
-        f"--nproc_per_node={max(1, preset.gpu_count)}",
-        "--node_rank=${HOSTNAME##*-}",
-        "--rdzv_backend=c10d",
-        f"--rdzv_endpoint={endpoint}:{TORCH_PORT}",
-        f"--rdzv_id={name_of(workspace)}",
-        *base,
-        *preset.inference_args,
-    ]
-    # ${HOSTNAME##*-} must reach a shell unquoted; every other word is quoted.
-    words = [w if w.startswith("--node_rank=") else shlex.quote(w) for w in torchrun]
-    return ["/bin/sh", "-c", "exec " + " ".join(words)]
-
-
 def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
     preset = inputs.preset
     if preset is None:
@@ -222,6 +171,8 @@ def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -
     volumes: list[Obj] = [shm]
     mounts: list[Obj] = [shm_mount]
     env: list[Obj] = [{"name": k, "value": v} for k, v in sorted(preset.inference_env.items())]
+    backend = inputs.runtime.backend if inputs.runtime is not None else preset.runtime
+    env.append({"name": BACKEND_ENV, "value": backend})
     env.append({"name": "PORT", "value": str(INFERENCE_PORT)})
     config_name = as_workspace(workspace).get("inference", {}).get("config")
     if config_name:
@@ -234,20 +185,12 @@ def preset_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -
         mounts.append({"name": "adapter-volume", "mountPath": MOUNT_ADAPTER})
         env.append({"name": "ADAPTERS_DIR", "value": MOUNT_ADAPTER})
         env.extend(adapter_env)
-    command = (
-        _distributed_command(workspace, preset)
-        if is_distributed(workspace, preset)
-        else [*preset.inference_command, *preset.inference_args]
-    )
     container: Obj = {
         "name": name_of(workspace),
         "image": image,
-        "command": command,
+        "command": [*preset.inference_command, *preset.inference_args],
         "env": env,
-        "ports": [
-            {"name": "http", "containerPort": INFERENCE_PORT, "protocol": "TCP"},
-            {"name": "torch", "containerPort": TORCH_PORT, "protocol": "TCP"},
-        ],
+        "ports": [{"name": "http", "containerPort": INFERENCE_PORT, "protocol": "TCP"}],
         "resources": gpu_resources(preset.gpu_count),
         "volumeMounts": mounts,
         **_probes(preset),
@@ -291,7 +234,7 @@ def user_pod_template(workspace: Mapping[str, Any], inputs: InferenceInputs) -> 
 
 
 def workload_manifest(workspace: Mapping[str, Any], inputs: InferenceInputs) -> Obj:
-    """The Deployment, or for a distributed preset the StatefulSet, with the manifest hash stamped."""
+    """The Deployment, with the manifest hash stamped."""
     count = as_workspace(workspace).get("resource", {}).get("count", 1)
     template_spec = as_workspace(workspace).get("inference", {}).get("template")
     template = (
@@ -300,22 +243,15 @@ def workload_manifest(workspace: Mapping[str, Any], inputs: InferenceInputs) -> 
     metadata = _metadata(workspace, name_of(workspace))
     if inputs.revision:
         metadata["annotations"] = {ANNOTATION_REVISION: inputs.revision}
-    distributed = not template_spec and is_distributed(workspace, inputs.preset)
     spec: Obj = {
         "replicas": count,
         "selector": {"matchLabels": selector_labels(workspace)},
         "template": template,
-    }
-    if distributed:
-        spec["serviceName"] = headless_name(workspace)
-        spec["podManagementPolicy"] = "Parallel"
-        kind, api = "StatefulSet", "apps/v1"
-    else:
         # Each pod holds a whole GPU node: a surge pod would wait for a free GPU forever, so roll one
         # pod down before its replacement comes up.
-        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-        kind, api = "Deployment", "apps/v1"
-    return stamp_hash({"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec})
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+    }
+    return stamp_hash({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec})
 
 
 def config_env(config_map: Mapping[str, Any]) -> dict[str, str]:

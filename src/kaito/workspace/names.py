@@ -20,7 +20,6 @@ ANNOTATION_REVISION: Final = "workspace.kaito.io/revision"
 # Hash of the mounted ConfigMap's data on the pod template, so editing the ConfigMap rolls the pods.
 ANNOTATION_CONFIG_HASH: Final = "kaito.sh/config-hash"
 LABEL_REVISION_WORKSPACE: Final = "workspace.kaito.io/name"
-LABEL_STATEFULSET_POD_NAME: Final = "statefulset.kubernetes.io/pod-name"
 
 MACHINE_TYPE_GPU: Final = "gpu"
 PROVISIONER_NAME: Final = "default"
@@ -43,6 +42,7 @@ REASON_JOB_STARTED: Final = "WorkspaceTuningJobStatusStarted"
 REASON_JOB_PENDING: Final = "WorkspaceTuningJobStatusPending"
 REASON_JOB_SUCCEEDED: Final = "WorkspaceTuningJobStatusSucceeded"
 REASON_ADAPTER_PUBLISHED: Final = "AdapterPublished"
+REASON_RUNTIME_SELECTED: Final = "RuntimeSelected"
 REASON_JOB_FAILED: Final = "WorkspaceTuningJobStatusFailed"
 REASON_WORKSPACE_READY: Final = "WorkspaceReady"
 REASON_WORKSPACE_SUCCEEDED: Final = "WorkspaceSucceeded"
@@ -64,4 +64,3 @@ MOUNT_CONFIG: Final = "/mnt/config"
 MOUNT_SHM: Final = "/dev/shm"
 TUNING_SENTINEL: Final = "fine_tuning_completed.txt"
 INFERENCE_PORT: Final = 5000
-TORCH_PORT: Final = 29500

@@ -11,13 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kaito.catalog.types import Runtime
+
+# vLLM's kernels need Ampere or newer; older GPUs (V100 7.0, T4 7.5) serve with transformers.
+VLLM_MIN_COMPUTE_CAPABILITY = (8, 0)
+
 
 @dataclass(frozen=True)
 class PresetWorkload:
-    """How to run one preset: image, GPUs, disk, entrypoints and health path.
+    """How to run one preset: image, GPUs, disk, runtime, entrypoints and health path.
 
-    ``gpu_count`` is the GPUs one inference pod requests. A ``distributed`` preset spreads over
-    ``resource.count`` nodes with torchrun and therefore runs as a StatefulSet.
+    ``gpu_count`` is the GPUs one inference pod requests; every pod holds the whole model on one node
+    (``resource.count`` pods are independent replicas). ``runtime`` is the catalog's serving runtime,
+    which :func:`choose_runtime` may overrule for the GPU generation.
     """
 
     name: str
@@ -26,7 +32,7 @@ class PresetWorkload:
     tuning_gpu_count: int = 1
     disk_storage: str = "0"
     tuning_disk_storage: str = "0"
-    distributed: bool = False
+    runtime: Runtime = "transformers"
     health_path: str = "/health"
     inference_command: Sequence[str] = ("python", "-m", "inference")
     inference_args: Sequence[str] = ()
@@ -50,6 +56,44 @@ class InstanceTypeInfo:
     name: str
     gpu_count: int
     arch: str = "amd64"
+    # (major, minor) CUDA compute capability of its GPUs; None when the catalog does not say.
+    compute_capability: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """The backend the preset server runs with, and why (for the RuntimeSelected Event and status)."""
+
+    backend: Runtime
+    reason: str
+
+    def describe(self) -> str:
+        return f"serving with {self.backend}: {self.reason}"
+
+
+def _capability(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def choose_runtime(preset: PresetWorkload, instance: InstanceTypeInfo | None) -> RuntimeChoice:
+    """The catalog's runtime where the GPUs can run it: vLLM falls back to transformers below compute
+    capability 8.0. Nodes the catalog does not describe (own nodes, a type without a capability) keep the
+    catalog's runtime: nothing known says they cannot."""
+    catalog = f"catalog runtime {preset.runtime}"
+    if instance is None:
+        return RuntimeChoice(preset.runtime, f"{catalog}; the nodes' instance type is not in the catalog")
+    version = instance.compute_capability
+    if version is None:
+        return RuntimeChoice(
+            preset.runtime, f"{catalog}; the compute capability of {instance.name} is unknown"
+        )
+    has = f"{instance.name} has compute capability {_capability(version)}"
+    if preset.runtime == "vllm" and version < VLLM_MIN_COMPUTE_CAPABILITY:
+        return RuntimeChoice(
+            "transformers",
+            f"{catalog}, but {has} and vLLM needs {_capability(VLLM_MIN_COMPUTE_CAPABILITY)} or more",
+        )
+    return RuntimeChoice(preset.runtime, f"{catalog}, {has}")
 
 
 class PresetSource(Protocol):

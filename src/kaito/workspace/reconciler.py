@@ -62,9 +62,7 @@ from kaito.workspace.expectations import MachineExpectations
 from kaito.workspace.inference import (
     InferenceInputs,
     config_env,
-    headless_name,
-    headless_service_manifest,
-    is_distributed,
+    legacy_headless_name,
     service_manifest,
     wants_load_balancer,
     workload_manifest,
@@ -82,7 +80,7 @@ from kaito.workspace.nodes import choose_nodes, needs_accelerator_label, node_qu
 from kaito.workspace.objects import stable_hash, workspace_labels
 from kaito.workspace.podspec import manifest_hash, stamp_hash
 from kaito.workspace.podstatus import first_problem
-from kaito.workspace.presets import PresetSource, PresetWorkload
+from kaito.workspace.presets import PresetSource, PresetWorkload, RuntimeChoice, choose_runtime
 from kaito.workspace.revision import plan_revisions, spec_hash
 from kaito.workspace.status import (
     Observation,
@@ -225,7 +223,7 @@ class WorkspaceReconciler:
             (kinds.STATEFULSET, name),
             (kinds.JOB, name),
             (kinds.SERVICE, name),
-            (kinds.SERVICE, headless_name(workspace)),
+            (kinds.SERVICE, legacy_headless_name(workspace)),
             (kinds.CONFIGMAP, config_copy_name(workspace)),
         )
         sent = self._deleted.setdefault(_key(workspace), set())
@@ -291,7 +289,7 @@ class WorkspaceReconciler:
         service_error: tuple[str, str] | None = None
         if not is_tuning and not preset_error:
             try:
-                pending_services = self._sync_services(workspace, preset)
+                pending_services = self._sync_services(workspace)
             except InvalidError as exc:  # an earlier background apply was refused: say so in status
                 service_error = (n.REASON_WORKLOAD_INVALID, str(exc)[:2000])
         digest = spec_hash(workspace)
@@ -320,6 +318,7 @@ class WorkspaceReconciler:
         workload_error: tuple[str, str] | None = None
         problem = None
         published: str | None = None
+        runtime = self._runtime(workspace, preset) if not is_tuning and preset is not None else None
         if resource.ready and not preset_error:
             try:
                 if is_tuning:
@@ -334,7 +333,7 @@ class WorkspaceReconciler:
                         published = published_image(self._pods(workspace))
                 else:
                     workload, workload_error = await self._sync_inference(
-                        workspace, preset, resource, revision
+                        workspace, preset, resource, revision, runtime
                     )
                     if not workload_ready(workload)[0]:
                         problem = first_problem(self._pods(workspace))
@@ -362,6 +361,7 @@ class WorkspaceReconciler:
                 job=job,
                 pod_problem=problem,
                 published_image=published,
+                runtime=runtime.describe() if runtime is not None else None,
             )
         )
         recheck = await self._write_status(workspace, status)
@@ -391,6 +391,9 @@ class WorkspaceReconciler:
         if not is_tuning and template:
             return None, None
         return None, "the workspace names no preset" + ("" if is_tuning else " and no template")
+
+    def _runtime(self, workspace: Mapping[str, Any], preset: PresetWorkload) -> RuntimeChoice:
+        return choose_runtime(preset, self.presets.instance_type(_instance_type(workspace)))
 
     # -- metadata: finalizer and revision annotations, one patch ---------------------------------------
 
@@ -566,6 +569,7 @@ class WorkspaceReconciler:
         preset: PresetWorkload | None,
         resource: ResourceObservation,
         revision: int,
+        runtime: RuntimeChoice | None,
     ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
         """Applies the workload; returns it and an error for status."""
         config_hash = ""
@@ -588,29 +592,39 @@ class WorkspaceReconciler:
             revision=str(revision),
             extra_tolerations=self.config.extra_tolerations,
             config_env=settings,
+            runtime=runtime,
         )
-        distributed = _distributed(workspace, preset)
+        await self._delete_legacy_multi_node(workspace)
         desired = workload_manifest(workspace, inputs)
-        kind, other = (
-            (kinds.STATEFULSET, kinds.DEPLOYMENT) if distributed else (kinds.DEPLOYMENT, kinds.STATEFULSET)
-        )
-        stale = self.cache.get(other, namespace_of(workspace), name_of(workspace))
-        if stale is not None and is_controlled_by(stale, workspace) and not is_deleting(stale):
-            # The preset or node count switched between one and several nodes: the old kind must go.
-            await self.client.delete(other, namespace_of(workspace), name_of(workspace))
-        if not distributed:
-            old_headless = self.cache.get(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-            if old_headless is not None and is_controlled_by(old_headless, workspace):
-                await self.client.delete(kinds.SERVICE, namespace_of(workspace), headless_name(workspace))
-        workload = await self._apply(workspace, kind, desired)
+        observed = self.cache.get(kinds.DEPLOYMENT, namespace_of(workspace), name_of(workspace))
+        # The cache keeps workloads without their pod template: the manifest hash says what they run.
+        written = observed is None or manifest_hash(observed) != manifest_hash(desired)
+        workload = await self._apply(workspace, kinds.DEPLOYMENT, desired)
+        if runtime is not None and written:
+            self.events.event(workspace, "Normal", n.REASON_RUNTIME_SELECTED, runtime.describe())
         return workload, None
 
-    def _sync_services(self, workspace: Mapping[str, Any], preset: PresetWorkload | None) -> list[str]:
-        """Hands the workspace's Services to the background; returns those the cache does not show yet (the
-        workspace is not Ready without them)."""
-        distributed = _distributed(workspace, preset)
+    async def _delete_legacy_multi_node(self, workspace: Mapping[str, Any]) -> None:
+        """Deletes the StatefulSet and headless Service an older version made for a multi-node preset: an
+        upgraded controller serves the workspace with a Deployment alone."""
+        ns = namespace_of(workspace)
+        for kind, name in (
+            (kinds.STATEFULSET, name_of(workspace)),
+            (kinds.SERVICE, legacy_headless_name(workspace)),
+        ):
+            legacy = self.cache.get(kind, ns, name)
+            if legacy is not None and is_controlled_by(legacy, workspace) and not is_deleting(legacy):
+                await self.client.delete(kind, ns, name, preconditions={"uid": uid_of(legacy)})
+
+    def _sync_services(self, workspace: Mapping[str, Any]) -> list[str]:
+        """Hands the workspace's Service to the background; returns its name while the cache does not show
+        it yet (the workspace is not Ready without it)."""
         allowed = self.config.allow_public_load_balancers
+        service = service_manifest(workspace, allowed)
+        if self._service_applied(workspace, service):
+            return []
         if wants_load_balancer(workspace) and not allowed:
+            # Said when the Service is written, not at every resync of the workspace.
             self.events.event(
                 workspace,
                 "Warning",
@@ -618,10 +632,7 @@ class WorkspaceReconciler:
                 f"metadata.annotations[{ANNOTATION_ENABLE_LB}]: public load balancers are not allowed by the "
                 "operator (--allow-public-load-balancers); the Service stays ClusterIP",
             )
-        services = [service_manifest(workspace, distributed, allowed)]
-        if distributed:
-            services.append(headless_service_manifest(workspace))
-        return [name_of(svc) for svc in services if not self._service_applied(workspace, svc)]
+        return [name_of(service)]
 
     def _service_applied(self, workspace: Mapping[str, Any], desired: Obj) -> bool:
         """Whether the cache shows ``desired``; if not, its apply is started in the background (see
@@ -792,11 +803,6 @@ class WorkspaceReconciler:
         if now_ready and not was_ready and self.metrics is not None:
             self.metrics.observe_ready(workspace, datetime.now(UTC))
         return None
-
-
-def _distributed(workspace: Mapping[str, Any], preset: PresetWorkload | None) -> bool:
-    template: dict[str, Any] | None = as_workspace(workspace).get("inference", {}).get("template")
-    return not template and is_distributed(workspace, preset)
 
 
 def _instance_type(workspace: Mapping[str, Any]) -> str:

@@ -68,6 +68,8 @@ class Observation:
     pending_services: tuple[str, ...] = ()
     # The adapter a succeeded tuning Job pushed (reference with digest), from its pusher's last word.
     published_image: str | None = None
+    # Which runtime a preset is served with and why ("serving with vllm: catalog runtime vllm, ...").
+    runtime: str | None = None
 
 
 def workload_ready(workload: Mapping[str, Any] | None) -> tuple[bool, str]:
@@ -184,7 +186,7 @@ def _desired_conditions(obs: Observation) -> tuple[list[Cond], str]:
                     CONDITION_INFERENCE_READY,
                     "True",
                     n.REASON_INFERENCE_READY,
-                    f"inference is ready: {detail}",
+                    f"inference is ready: {detail}" + (f"; {obs.runtime}" if obs.runtime else ""),
                 )
             )
             summary = Cond(CONDITION_WORKSPACE_READY, "True", n.REASON_WORKSPACE_READY, "workspace is ready")

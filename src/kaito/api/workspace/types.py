@@ -78,8 +78,9 @@ class ResourceSpec(KubeModel):
         default=1,
         ge=1,
         le=_MAX_NODES,
-        description="Number of GPU nodes to run the workload on. Defaults to 1; tuning supports only 1. "
-        "Immutable.",
+        description="Number of GPU nodes. Inference runs one replica on each, every replica holding the "
+        "whole model (multi-node inference, one model sharded over several nodes, is not supported), and "
+        "the Service spreads requests over them. Defaults to 1; tuning supports only 1. Immutable.",
     )
     instance_type: str = Field(
         default=DEFAULT_INSTANCE_TYPE,

@@ -230,6 +230,10 @@ class Informer:
         self._events_since_list = 0
         fresh: dict[str, Obj] = {}
         for item in result["items"]:
+            # A list's items carry no apiVersion or kind, a watch's objects do: the same object must look
+            # the same to handlers and recorders (an Event keyed on its kind was written twice).
+            item.setdefault("apiVersion", self.kind.api_version)
+            item.setdefault("kind", self.kind.kind)
             obj = self._prepare(item)
             fresh[object_key(obj)] = obj
         initial = not self.has_synced
