@@ -23,7 +23,7 @@ import json, sys
 from kaito.cmd.workspace_controller import build, parse_args
 build(parse_args(sys.argv[1:]))
 assert "kaito.webhook.server" in sys.modules, "the shipped configuration serves the webhook"
-print(json.dumps(sorted(m for m in sys.modules if m.startswith("kubernetes_asyncio"))))
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("kubernetes_asyncio", "cryptography")))))
 """
 
 GPU_PROVISIONER = """
@@ -73,6 +73,8 @@ def _loaded_modules(script: str, manifest: str, extra_env: dict[str, str] | None
 def test_workspace_controller_with_webhook_does_not_import_kubernetes_asyncio_client() -> None:
     loaded = _loaded_modules(WORKSPACE_CONTROLLER, "workspace-controller.yaml")
     assert "kubernetes_asyncio.client" not in loaded, loaded
+    # Certificates are made by a short-lived process (kaito.webhook.cert_tool): cryptography stays out.
+    assert not [m for m in loaded if m.startswith("cryptography")], loaded
 
 
 def test_gpu_provisioner_does_not_import_kubernetes_asyncio_client() -> None:

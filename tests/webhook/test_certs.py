@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 
-from kaito.webhook.certs import make_bundle, renew
+from kaito.webhook.certs import ca_cert, make_bundle, renew, serving_cert
 
 
 def test_bundle_covers_hosts_and_chains() -> None:
     bundle = make_bundle(["127.0.0.1", "localhost"])
-    cert = bundle.serving_cert
+    cert = serving_cert(bundle)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in san.get_values_for_type(x509.DNSName)
-    assert cert.issuer == bundle.ca.subject
-    cert.verify_directly_issued_by(bundle.ca)
+    assert cert.issuer == ca_cert(bundle).subject
+    cert.verify_directly_issued_by(ca_cert(bundle))
 
 
 def test_renew_keeps_a_fresh_bundle() -> None:
@@ -28,7 +28,7 @@ def test_renew_rotates_serving_cert_near_expiry_but_keeps_ca() -> None:
     renewed = renew(bundle, ["127.0.0.1"], rotate_before=timedelta(days=30))
     assert renewed is not None
     assert renewed.ca_cert == bundle.ca_cert and renewed.cert != bundle.cert
-    assert renewed.serving_cert.not_valid_after_utc > bundle.serving_cert.not_valid_after_utc
+    assert serving_cert(renewed).not_valid_after_utc > serving_cert(bundle).not_valid_after_utc
 
 
 def test_renew_reissues_for_new_hosts() -> None:

@@ -1,8 +1,8 @@
 """The validating admission webhook for Workspaces (catalog-aware checks the CRD's CEL cannot do)."""
 
 from kaito.webhook.admission import AdmissionRequest, AdmissionReview, review_response
+from kaito.webhook.bundle import CertBundle
 from kaito.webhook.cert_store import SecretCertStore
-from kaito.webhook.certs import CertBundle, make_bundle, renew
 from kaito.webhook.configuration import (
     CONFIGURATION_NAME,
     WEBHOOK_NAME,
@@ -37,8 +37,6 @@ __all__ = [
     "client_config",
     "delete_configuration",
     "ensure_configuration",
-    "make_bundle",
-    "renew",
     "review_response",
     "webhook_configuration",
 ]

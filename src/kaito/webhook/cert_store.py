@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from datetime import timedelta
 
@@ -11,7 +10,8 @@ import structlog
 from kaito.runtime.client import AlreadyExistsError, Client
 from kaito.runtime.client.kinds import SECRET
 from kaito.runtime.objects import Obj
-from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, renew
+from kaito.webhook import cert_tool
+from kaito.webhook.bundle import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle
 
 log = structlog.get_logger(__name__)
 
@@ -107,9 +107,9 @@ class SecretCertStore:
         return bundle
 
     async def _renew(self, current: CertBundle | None) -> CertBundle | None:
-        # Key generation and signing are CPU work: keep them off the event loop.
-        return await asyncio.to_thread(
-            renew,
+        # Key generation and signing: in a short-lived process, off the event loop and out of this
+        # process's memory.
+        return await cert_tool.renew(
             current,
             self.hosts,
             validity=self.validity,

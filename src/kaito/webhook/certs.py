@@ -8,7 +8,8 @@ leaves the Secret that stores it.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -16,39 +17,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CA_VALIDITY = timedelta(days=3650)
-SERVING_VALIDITY = timedelta(days=365)
-# Rotate well before expiry so a stalled controller still has weeks to pick the new cert up.
-ROTATE_BEFORE = timedelta(days=30)
+from kaito.webhook.bundle import CA_VALIDITY, ROTATE_BEFORE, SERVING_VALIDITY, CertBundle
+
 _CLOCK_SKEW = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class CertBundle:
-    """PEM-encoded CA and serving key pair, as stored in the Secret."""
+def serving_cert(bundle: CertBundle) -> x509.Certificate:
+    """The parsed serving certificate."""
+    return x509.load_pem_x509_certificate(bundle.cert)
 
-    ca_cert: bytes
-    ca_key: bytes
-    cert: bytes
-    key: bytes
-    # After a CA rotation the old CA stays trusted until it expires, so replicas still serving a
-    # certificate from it keep working while they pick up the new one.
-    previous_ca_cert: bytes = b""
 
-    @property
-    def ca_bundle(self) -> bytes:
-        """PEM for the webhook configuration's caBundle: the CA, plus the previous CA if any."""
-        return self.ca_cert + self.previous_ca_cert
-
-    @property
-    def serving_cert(self) -> x509.Certificate:
-        """The parsed serving certificate."""
-        return x509.load_pem_x509_certificate(self.cert)
-
-    @property
-    def ca(self) -> x509.Certificate:
-        """The parsed CA certificate."""
-        return x509.load_pem_x509_certificate(self.ca_cert)
+def ca_cert(bundle: CertBundle) -> x509.Certificate:
+    """The parsed CA certificate."""
+    return x509.load_pem_x509_certificate(bundle.ca_cert)
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -196,8 +177,8 @@ def renew(
     if bundle is None:
         return make_bundle(hosts, validity=validity, ca_validity=ca_validity)
     try:
-        ca = bundle.ca
-        serving = bundle.serving_cert
+        ca = ca_cert(bundle)
+        serving = serving_cert(bundle)
     except ValueError:
         return make_bundle(hosts, validity=validity, ca_validity=ca_validity)
     if ca.not_valid_after_utc - moment < rotate_before:
@@ -225,4 +206,31 @@ def renew(
 
 def expires_at(bundle: CertBundle) -> datetime:
     """When the first of the CA and serving certificate expires."""
-    return min(bundle.ca.not_valid_after_utc, bundle.serving_cert.not_valid_after_utc)
+    return min(ca_cert(bundle).not_valid_after_utc, serving_cert(bundle).not_valid_after_utc)
+
+
+def main() -> int:
+    """``python -m kaito.webhook.certs``: one request as JSON on stdin, its answer as JSON on stdout.
+
+    ``{"op": "renew", "bundle": {...} | null, "hosts": [...], "validity_s", "ca_validity_s",
+    "rotate_before_s"}`` answers ``{"bundle": {...} | null}``; ``{"op": "expires", "bundle": {...}}``
+    answers ``{"expires": "<ISO 8601>"}``."""
+    request = json.load(sys.stdin)
+    current = CertBundle.from_json(request["bundle"]) if request.get("bundle") else None
+    if request["op"] == "expires":
+        assert current is not None
+        json.dump({"expires": expires_at(current).isoformat()}, sys.stdout)
+        return 0
+    replacement = renew(
+        current,
+        list(request["hosts"]),
+        validity=timedelta(seconds=float(request["validity_s"])),
+        ca_validity=timedelta(seconds=float(request["ca_validity_s"])),
+        rotate_before=timedelta(seconds=float(request["rotate_before_s"])),
+    )
+    json.dump({"bundle": replacement.to_json() if replacement is not None else None}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,10 +28,11 @@ from kaito.catalog import Catalog
 from kaito.egress import EgressPolicy
 from kaito.runtime.client import Client
 from kaito.runtime.client.kinds import CONFIGMAP
+from kaito.webhook import cert_tool
 from kaito.webhook.admission import AdmissionReview, review_response
 from kaito.webhook.authz import Authorizer
+from kaito.webhook.bundle import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle
 from kaito.webhook.cert_store import SecretCertStore
-from kaito.webhook.certs import ROTATE_BEFORE, SERVING_VALIDITY, CertBundle, expires_at
 from kaito.webhook.configuration import (
     CONFIGURATION_NAME,
     WEBHOOK_PATH,
@@ -260,7 +261,7 @@ class WebhookServer:
 
         await asyncio.to_thread(load)
         self._bundle = bundle
-        self._metrics.certificate_expiry.set(expires_at(bundle).timestamp())
+        self._metrics.certificate_expiry.set((await cert_tool.expires_at(bundle)).timestamp())
 
     async def _sync_configuration(self) -> None:
         assert self._bundle is not None
