@@ -405,6 +405,14 @@ def test_tune_push_and_serve_the_adapter(cluster: LocalCluster, ns: str, images:
     assert "pusher" in message and "UNAUTHORIZED" in message, message
     cluster.kubectl("delete", "workspace", "refused", "-n", ns, "--timeout=120s", timeout=150)
 
+    # A push secret of another type fails the Job at once (the pusher checks it before the training ends).
+    cluster.kubectl("create", "secret", "generic", "opaque", "-n", ns, "--from-literal=user=kaito")
+    cluster.apply(pushing_workspace("opaque", ns, url, "opaque"))
+    cluster.wait_for(lambda: workspace_state(cluster, ns, "opaque")[0] == "Failed", "opaque Failed", 300)
+    _, message = workspace_state(cluster, ns, "opaque")
+    assert "must be a kubernetes.io/dockerconfigjson Secret" in message, message
+    cluster.kubectl("delete", "workspace", "opaque", "-n", ns, "--timeout=120s", timeout=150)
+
     registry_secret(cluster, ns, "pull", node_registry_password(cluster))
     served = tiny_workspace("served", ns)
     served["inference"]["adapters"] = [

@@ -214,3 +214,18 @@ def test_dockerconfig_lookup(tmp_path: Path) -> None:
     assert pusher.registry_of("myregistry.azurecr.io/a/b:c") == "myregistry.azurecr.io"
     assert pusher.registry_of("library/busybox:1") == "docker.io"
     assert pusher.registry_of("localhost:5000/x:1") == "localhost:5000"
+
+
+def test_a_push_secret_that_is_not_a_docker_config_fails_before_the_training_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    termination = tmp_path / "termination-log"
+    monkeypatch.setenv("TERMINATION_LOG", str(termination))
+    opaque = tmp_path / "config.json"
+    opaque.write_text("user: kaito\n")
+    for config, said in ((tmp_path / "missing.json", "has no .dockerconfigjson key"), (opaque, "not JSON")):
+        # No sentinel: the check comes first, so the Job fails without waiting for the trainer.
+        argv = ["--target", "r.example/x:1", "--results-dir", str(tmp_path), "--docker-config", str(config)]
+        assert pusher.main([*argv, "--push-secret", "acr"]) == 1
+        message = termination.read_text()
+        assert said in message and "must be a kubernetes.io/dockerconfigjson Secret" in message, message

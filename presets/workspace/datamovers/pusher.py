@@ -311,6 +311,26 @@ def _upload(remote: Any, container: Any, manifest: dict[str, Any], blobs: list[b
     return str(digest)
 
 
+def check_push_secret(name: str, docker_config: Path | None) -> None:
+    """Fails at once, not after the training, when the push secret cannot hold registry credentials."""
+    problem = None
+    if docker_config is None:
+        problem = "has no .dockerconfigjson key"
+    else:
+        try:
+            parsed = json.loads(docker_config.read_text())
+        except (OSError, ValueError) as err:
+            problem = f"holds a .dockerconfigjson that is not JSON ({err})"
+        else:
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("auths"), dict):
+                problem = 'holds a .dockerconfigjson without an "auths" map'
+    if problem is not None:
+        raise PushError(
+            f"push secret {name!r} {problem}: it must be a kubernetes.io/dockerconfigjson Secret "
+            "(kubectl create secret docker-registry)"
+        )
+
+
 def _termination_message(text: str) -> None:
     """What ``kubectl describe`` and the controller read as the container's last word."""
     with contextlib.suppress(OSError):
@@ -335,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         "--insecure-registries",
         default=env("INSECURE_REGISTRIES", ""),
         help="comma separated registries (host:port) spoken to over plain HTTP; the operator's list",
+    )
+    parser.add_argument(
+        "--push-secret",
+        default=env("PUSH_SECRET_NAME", ""),
+        help="the Secret the docker config comes from: when named, it must hold one (checked at start)",
     )
     parser.add_argument("--egress-allow", default=env("EGRESS_ALLOW", ""), help="see netguard")
     parser.add_argument("--busybox", default=env("ADAPTER_BASE_BUSYBOX", DEFAULT_BUSYBOX))
@@ -363,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
             busybox=Path(ns.busybox),
             policy=policy,
         )
+        if ns.push_secret:
+            check_push_secret(ns.push_secret, docker_config)
         log.info("waiting for %s in %s", SENTINEL, opts.results_dir)
         wait_for_sentinel(opts.results_dir, opts.wait_timeout_s, opts.poll_s)
         ref = push(opts)

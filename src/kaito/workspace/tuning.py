@@ -170,6 +170,7 @@ def _pusher(image: str, secret: str, inputs: TuningInputs) -> tuple[Obj, Obj]:
         {"name": "RESULTS_DIR", "value": inputs.results_dir},
         {"name": "MODEL_NAME", "value": inputs.preset.name},
         {"name": "DOCKER_CONFIG_FILE", "value": f"{PUSH_CONFIG_DIR}/config.json"},
+        {"name": "PUSH_SECRET_NAME", "value": secret},
         {"name": "HOME", "value": "/tmp"},
         *_egress_env(inputs),
     ]
@@ -188,7 +189,13 @@ def _pusher(image: str, secret: str, inputs: TuningInputs) -> tuple[Obj, Obj]:
     }
     volume: Obj = {
         "name": "push-secret",
-        "secret": {"secretName": secret, "items": [{"key": ".dockerconfigjson", "path": "config.json"}]},
+        # Optional: a Secret of another type (no .dockerconfigjson) would otherwise hold the pod in
+        # ContainerCreating; the pusher says what is wrong with it instead, and the Job fails at once.
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+            "optional": True,
+        },
     }
     return container, volume
 
