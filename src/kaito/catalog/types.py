@@ -72,7 +72,6 @@ class InstanceType(_CatalogModel):
     gpu_memory: Size = Field(alias="gpuMemory", description="Memory of one GPU.")
     # Chooses the inference runtime: vLLM needs compute capability 8.0 or more (kaito.catalog.runtime).
     cuda_compute_capability: ComputeCapability = Field(default=None, alias="cudaComputeCapability")
-    nvme: bool = False
 
     @property
     def compute_capability(self) -> tuple[int, int] | None:
@@ -153,8 +152,6 @@ class ModelPreset(_CatalogModel):
     """A preset model."""
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=63)
-    family: str = Field(min_length=1)
-    type: Literal["text-generation"] = "text-generation"
     access_mode: Literal["public", "private"] = Field(default="public", alias="accessMode")
     # None: the weights are made when the image is built (the tiny test model), not fetched from a hub.
     hugging_face: HuggingFaceSource | None = Field(default=None, alias="huggingFace")
