@@ -8,8 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 
 from e2e.cluster import LocalCluster
 from e2e.cluster.hostchanges import host_snapshot, snapshot_diff
@@ -33,17 +31,6 @@ def cluster() -> Iterator[LocalCluster]:
         if had_node:
             left = snapshot_diff(before, host_snapshot())
             assert not left, f"the real node left changes on the host: {json.dumps(left, indent=1)}"
-
-
-@pytest.fixture(scope="session")
-async def kube_api(cluster: LocalCluster) -> AsyncIterator[k8s_client.ApiClient]:
-    configuration = k8s_client.Configuration()
-    await k8s_config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=configuration)
-    api = k8s_client.ApiClient(configuration)
-    try:
-        yield api
-    finally:
-        await api.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes_asyncio import client as k8s
 
 from e2e.cluster import LocalCluster
+from kaito.runtime.client import Client
 from tests.gpu_provisioner.harness import (
     condition,
     get_json,
@@ -32,9 +32,9 @@ BINARY = Path(sys.executable).with_name("gpu-provisioner")
 
 
 @pytest.fixture
-async def arm(cluster: LocalCluster, kube_api: k8s.ApiClient) -> AsyncIterator[ArmEmulator]:
+async def arm(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[ArmEmulator]:
     await install_machine_crd(cluster)
-    registrar = KubeNodeRegistrar(kube_api)
+    registrar = KubeNodeRegistrar(kube_client)
     emulator = ArmEmulator(
         EmulatorSettings(cluster_hash="55667788", create_duration_s=6.0, delete_duration_s=0.2),
         nodes=registrar,

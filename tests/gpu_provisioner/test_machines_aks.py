@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from kubernetes_asyncio import client as k8s
 from prometheus_client import CollectorRegistry
 
 from e2e.cluster import LocalCluster
@@ -17,6 +16,7 @@ from gpu_provisioner.cloudprovider import CloudProviderMetrics, NodeRequest
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider, AKSConfig
 from gpu_provisioner.cloudprovider.retry import RetrySettings
 from gpu_provisioner.cmd import App
+from kaito.runtime.client import Client
 from tests.gpu_provisioner.harness import (
     condition,
     get_json,
@@ -79,9 +79,9 @@ async def _gone(cluster: LocalCluster, *args: str) -> bool:
 
 
 @pytest.fixture
-async def arm(cluster: LocalCluster, kube_api: k8s.ApiClient) -> AsyncIterator[ArmEmulator]:
+async def arm(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[ArmEmulator]:
     await install_machine_crd(cluster)
-    registrar = KubeNodeRegistrar(kube_api)
+    registrar = KubeNodeRegistrar(kube_client)
     emulator = ArmEmulator(
         EmulatorSettings(cluster_hash="11223344", create_duration_s=0.5, delete_duration_s=0.2),
         nodes=registrar,

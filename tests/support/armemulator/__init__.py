@@ -1,7 +1,7 @@
 """ARM emulator for tests: an HTTPS server that serves the AKS AgentPools and VMSS endpoints the Azure
 SDK calls, with real long-running operations, fault injection and kwok Node registration.
 
-    async with ArmEmulator(nodes=KubeNodeRegistrar(kube_api)) as arm:
+    async with ArmEmulator(nodes=KubeNodeRegistrar(kube_client)) as arm:
         config = AKSConfig(arm.settings.subscription_id, arm.settings.resource_group,
                            arm.settings.cluster_name, arm_endpoint=arm.url, ca_bundle=arm.ca_path,
                            polling_interval_s=0.05)

@@ -14,21 +14,18 @@ import contextlib
 import signal
 from pathlib import Path
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-
+from kaito.runtime.client import Client
 from tests.support.armemulator.nodes import KubeNodeRegistrar, NodeRegistrar, RecordingNodeRegistrar
 from tests.support.armemulator.server import ArmEmulator, EmulatorSettings
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    api: k8s.ApiClient | None = None
+    client: Client | None = None
     nodes: NodeRegistrar = RecordingNodeRegistrar()
     if args.kubeconfig:
-        configuration = k8s.Configuration()
-        await k8s_config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
-        api = k8s.ApiClient(configuration)
-        nodes = KubeNodeRegistrar(api)
+        # No client-side rate limit: a Node registration must not wait behind a token bucket.
+        client = await Client.from_kubeconfig(args.kubeconfig, qps=0, burst=0, field_manager="armemulator")
+        nodes = KubeNodeRegistrar(client)
     workdir: Path = args.workdir
     settings = EmulatorSettings(create_duration_s=args.create_seconds, delete_duration_s=args.delete_seconds)
     emulator = ArmEmulator(settings, nodes=nodes, workdir=workdir, port=args.port)
@@ -47,8 +44,8 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await emulator.stop()
-        if api is not None:
-            await api.close()
+        if client is not None:
+            await client.close()
 
 
 def main() -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Protocol
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio.client.exceptions import ApiException
+from kaito.runtime.client import AlreadyExistsError, Client, kinds
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
@@ -33,23 +33,16 @@ class RecordingNodeRegistrar:
 class KubeNodeRegistrar:
     """Registers kwok Nodes in a real cluster (kwok then keeps them Ready)."""
 
-    def __init__(self, api: k8s.ApiClient) -> None:
-        self._core = k8s.CoreV1Api(api)
+    def __init__(self, client: Client) -> None:
+        self._client = client
         self.names: set[str] = set()
 
     async def register(self, node: dict[str, Any]) -> None:
-        try:
-            await self._core.create_node(node)  # type: ignore[arg-type]
-        except ApiException as err:
-            if err.status != 409:
-                raise
+        with contextlib.suppress(AlreadyExistsError):
+            await self._client.create(kinds.NODE, node)
         self.names.add(node["metadata"]["name"])
 
     async def unregister(self, name: str) -> None:
         # Like AKS: the VM is gone, the Node object is deleted; finalizers on it are the cluster's business.
-        try:
-            await self._core.delete_node(name)
-        except ApiException as err:
-            if err.status != 404:
-                raise
+        await self._client.delete(kinds.NODE, None, name)  # already gone (404) is fine
         self.names.discard(name)

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from kubernetes_asyncio import client as k8s
 
 from gpu_provisioner.cloudprovider import (
     CloudProviderMetrics,
@@ -15,6 +14,8 @@ from gpu_provisioner.cloudprovider import (
     NodeRequest,
 )
 from gpu_provisioner.cloudprovider.aks import AKSCloudProvider
+from kaito.runtime.client import Client, kinds
+from kaito.runtime.objects import Obj, node_is_ready
 from tests.gpu_provisioner.conftest import aks_config_for
 from tests.support.armemulator import (
     ArmEmulator,
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-async def cluster_arm(kube_api: k8s.ApiClient) -> AsyncIterator[ArmEmulator]:
-    registrar = KubeNodeRegistrar(kube_api)
+async def cluster_arm(kube_client: Client) -> AsyncIterator[ArmEmulator]:
+    registrar = KubeNodeRegistrar(kube_client)
     emulator = ArmEmulator(EmulatorSettings(cluster_hash="87654321"), nodes=registrar)
     await emulator.start()
     try:
@@ -41,15 +42,14 @@ async def cluster_arm(kube_api: k8s.ApiClient) -> AsyncIterator[ArmEmulator]:
         await emulator.stop()
 
 
-async def _node_by_provider_id(core: k8s.CoreV1Api, provider_id: str) -> list[object]:
-    nodes = await core.list_node()
-    return [n for n in nodes.items if n.spec.provider_id == provider_id]
+async def _node_by_provider_id(client: Client, provider_id: str) -> list[Obj]:
+    nodes = await client.list(kinds.NODE)
+    return [n for n in nodes["items"] if n.get("spec", {}).get("providerID") == provider_id]
 
 
 async def test_pool_create_registers_a_ready_node_and_delete_removes_it(
-    cluster_arm: ArmEmulator, kube_api: k8s.ApiClient, metrics: CloudProviderMetrics
+    cluster_arm: ArmEmulator, kube_client: Client, metrics: CloudProviderMetrics
 ) -> None:
-    core = k8s.CoreV1Api(kube_api)
     provider = InstrumentedCloudProvider(
         AKSCloudProvider(aks_config_for(cluster_arm), metrics, credential=StaticTokenCredential()), metrics
     )
@@ -62,20 +62,20 @@ async def test_pool_create_registers_a_ready_node_and_delete_removes_it(
             )
         )
         assert inst.provider_id is not None
-        (node,) = await _node_by_provider_id(core, inst.provider_id)
-        assert node.metadata.labels["kubernetes.azure.com/agentpool"] == machine  # type: ignore[attr-defined]
-        assert node.metadata.labels["kaito.sh/workspace"] == "w"  # type: ignore[attr-defined]
-        assert node.status.capacity["nvidia.com/gpu"] == "1"  # type: ignore[attr-defined]
+        (node,) = await _node_by_provider_id(kube_client, inst.provider_id)
+        assert node["metadata"]["labels"]["kubernetes.azure.com/agentpool"] == machine
+        assert node["metadata"]["labels"]["kaito.sh/workspace"] == "w"
+        assert node["status"]["capacity"]["nvidia.com/gpu"] == "1"
         async with asyncio.timeout(30):  # kwok takes it from here, as a kubelet would
             while True:
-                node = await core.read_node(node.metadata.name)  # type: ignore[attr-defined]
-                if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
+                node = await kube_client.get(kinds.NODE, None, node["metadata"]["name"])
+                if node_is_ready(node):
                     break
                 await asyncio.sleep(0.2)
         assert [i.provider_id for i in await provider.list()] == [inst.provider_id]
 
         await provider.delete(machine)
-        assert await _node_by_provider_id(core, inst.provider_id) == []
+        assert await _node_by_provider_id(kube_client, inst.provider_id) == []
         with pytest.raises(InstanceNotFoundError):
             await provider.get(machine)
         assert cluster_arm.pools_created == 1
