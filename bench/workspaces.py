@@ -36,20 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio import watch as k8s_watch
-from kubernetes_asyncio.client.rest import ApiException
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
 from kaito.catalog import load_catalog  # noqa: E402
+from kaito.runtime.client import ApiError, Client, Kind, kinds  # noqa: E402
+from kaito.runtime.objects import created_at  # noqa: E402
 from kaito.webhook.configuration import CONFIGURATION_NAME, WEBHOOK_PATH  # noqa: E402
 from kaito.workspace.catalog_source import CatalogPresets  # noqa: E402
 from kaito.workspace.config import DEFAULT_REGISTRY  # noqa: E402
 from kaito.workspace.inference import InferenceInputs, service_manifest, workload_manifest  # noqa: E402
+from kaito.workspace.kinds import MACHINE, WORKSPACE  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "200"))
 REST_S = float(os.environ.get("BENCH_REST_S", "120"))
@@ -66,6 +64,7 @@ CONCURRENCY = 32
 # Where the manifests run the controller (its Lease, webhook certificate Secret, tuning templates).
 SYSTEM_NAMESPACE = "kaito-system"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+ENDPOINT_SLICE = Kind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", builtin=True)
 
 
 def log(msg: str) -> None:
@@ -170,14 +169,29 @@ def floor_objects(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 class Bench:
-    def __init__(self, api: k8s.ApiClient, kubeconfig: Path) -> None:
-        self.api = api
+    def __init__(self, client: Client, kubeconfig: Path) -> None:
+        self.client = client
         self.kubeconfig = kubeconfig
-        # Any: kubernetes_asyncio takes plain dicts as bodies, though its annotations name only its models.
-        self.core: Any = k8s.CoreV1Api(api)
-        self.apps: Any = k8s.AppsV1Api(api)
-        self.custom: Any = k8s.CustomObjectsApi(api)
         self.progress: dict[str, bool] = {}
+
+    async def items(
+        self, kind: Kind, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        return list((await self.client.list(kind, namespace, label_selector=label_selector))["items"])
+
+    async def delete_collection(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+    ) -> None:
+        """One DELETE of the whole collection, as ``kubectl delete --all`` sends: deleting N objects one by
+        one would add N requests to what ``delete_s`` measures."""
+        query = {"labelSelector": label_selector}
+        await self.client.transport.request("DELETE", kind.path(namespace), query=query)
+
+    async def any_left(self, kind: Kind) -> bool:
+        """Whether the namespace holds any ``kind``: one page of one item (``Client.list`` would follow the
+        continue token through all of them)."""
+        page = await self.client.transport.request("GET", kind.path(NAMESPACE), query={"limit": 1})
+        return bool(page["items"])
 
     @contextlib.asynccontextmanager
     async def timeline(self, what: str) -> AsyncIterator[None]:
@@ -215,13 +229,9 @@ class Bench:
         same apiserver and would be measured as part of this run's floor."""
 
         async def quiet() -> bool:
-            namespaces = (await self.core.list_namespace()).items
-            leftovers = [
-                ns.metadata.name
-                for ns in namespaces
-                if ns.metadata.name.startswith("bench-") and ns.metadata.name != NAMESPACE
-            ]
-            nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
+            names = [ns["metadata"]["name"] for ns in await self.items(kinds.NAMESPACE)]
+            leftovers = [name for name in names if name.startswith("bench-") and name != NAMESPACE]
+            nodes = await self.items(kinds.NODE, label_selector="kaito.sh/bench=true")
             return not leftovers and not nodes
 
         if not await quiet():
@@ -231,38 +241,32 @@ class Bench:
     async def cleanup(self, limit_s: float = 180) -> None:
         """Deletes the namespace and waits for it to go, while the controller still runs to finalize any
         Workspace a failed run left behind; then the pre-made nodes."""
-        with contextlib.suppress(ApiException):
-            await self.core.delete_namespace(NAMESPACE)
+        with contextlib.suppress(ApiError):
+            await self.client.delete(kinds.NAMESPACE, None, NAMESPACE)
 
         async def gone() -> bool:
-            try:
-                await self.core.read_namespace(NAMESPACE)
-            except ApiException as exc:
-                return exc.status == 404
-            return False
+            return await self.client.get_or_none(kinds.NAMESPACE, None, NAMESPACE) is None
 
         with contextlib.suppress(TimeoutError):
             await self.until(gone, "namespace deleted", limit_s)
         if not PROVISION:
-            with contextlib.suppress(ApiException):
-                await self.core.delete_collection_node(label_selector="kaito.sh/bench=true")
+            with contextlib.suppress(ApiError):
+                await self.delete_collection(kinds.NODE, None, label_selector="kaito.sh/bench=true")
         # It points at the stopped controller's port and fails closed: it would refuse every later Workspace.
-        with contextlib.suppress(ApiException):
-            await k8s.AdmissionregistrationV1Api(self.api).delete_validating_webhook_configuration(
-                CONFIGURATION_NAME
-            )
+        with contextlib.suppress(ApiError):
+            await self.client.delete(kinds.VALIDATING_WEBHOOK_CONFIGURATION, None, CONFIGURATION_NAME)
 
     async def setup(self) -> None:
         await self.quiesce()
         install_manifests(self.kubeconfig)
-        with contextlib.suppress(ApiException):
-            await self.core.create_namespace({"metadata": {"name": NAMESPACE}})
+        with contextlib.suppress(ApiError):
+            await self.client.create(kinds.NAMESPACE, {"metadata": {"name": NAMESPACE}})
         if not PROVISION:
-            existing = {n.metadata.name for n in (await self.core.list_node()).items}
+            existing = {n["metadata"]["name"] for n in await self.items(kinds.NODE)}
 
             async def mk(i: int) -> None:
                 if node_name(i) not in existing:
-                    await self.core.create_node(node(i))
+                    await self.client.create(kinds.NODE, node(i))
 
             await bounded([lambda i=i: mk(i) for i in range(N)])  # type: ignore[misc]
             await self.until(self.nodes_ready, "nodes Ready", 300)
@@ -272,23 +276,25 @@ class Bench:
         """Waits until the CRDs are older than the garbage collector's 30 s discovery period. Until then it
         fails (and backs off) on every object owned by a kind it has not discovered, which on a fresh
         cluster loads the first round with work no installed cluster does."""
-        extensions = k8s.ApiextensionsV1Api(self.api)
         newest = 0.0
         for name in ("workspaces.kaito.sh", "machines.karpenter.sh"):
-            crd = await extensions.read_custom_resource_definition(name)
-            newest = max(newest, crd.metadata.creation_timestamp.timestamp())
+            created = created_at(await self.client.get(kinds.CUSTOM_RESOURCE_DEFINITION, None, name))
+            newest = max(newest, created.timestamp() if created else 0.0)
         wait = newest + settle_s - time.time()
         if wait > 0:
             log(f"waiting {wait:.0f}s for the garbage collector to discover the new CRDs")
             await asyncio.sleep(wait)
 
     async def nodes_ready(self) -> bool:
-        nodes = (await self.core.list_node(label_selector="kaito.sh/bench=true")).items
+        nodes = await self.items(kinds.NODE, label_selector="kaito.sh/bench=true")
         ready = sum(
             1
             for n in nodes
-            if n.metadata.name.startswith(f"{NAMESPACE}-gpu-")
-            and any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+            if n["metadata"]["name"].startswith(f"{NAMESPACE}-gpu-")
+            and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (n.get("status") or {}).get("conditions") or []
+            )
         )
         return ready >= N
 
@@ -305,14 +311,12 @@ class Bench:
 
     async def until_count(
         self,
-        group: str,
-        version: str,
-        plural: str,
+        kind: Kind,
         done: Callable[[dict[str, Any]], bool],
         what: str,
         limit_s: float,
     ) -> None:
-        """Returns once N objects of ``plural`` in the namespace satisfy ``done``, seen through a watch of the
+        """Returns once N objects of ``kind`` in the namespace satisfy ``done``, seen through a watch of the
         bench's own client (not the controller's machinery): a watch sees each change when it happens, where
         polling would lag by its interval and load the apiserver both runs share with every list."""
         state: dict[str, bool] = {}
@@ -320,35 +324,32 @@ class Bench:
         try:
             async with asyncio.timeout(limit_s):
                 while True:
-                    listed = await self.custom.list_namespaced_custom_object(
-                        group, version, NAMESPACE, plural
-                    )
+                    listed = await self.client.list(kind, NAMESPACE)
                     state.clear()
                     state.update({o["metadata"]["name"]: done(o) for o in listed["items"]})
                     if sum(state.values()) >= N:
                         return
-                    stream = k8s_watch.Watch()
+                    events = self.client.watch(
+                        kind,
+                        NAMESPACE,
+                        resource_version=listed["metadata"]["resourceVersion"],
+                        timeout_seconds=120,
+                    )
                     try:
-                        async for event in stream.stream(
-                            self.custom.list_namespaced_custom_object,
-                            group,
-                            version,
-                            NAMESPACE,
-                            plural,
-                            resource_version=listed["metadata"]["resourceVersion"],
-                            timeout_seconds=120,
-                        ):
-                            obj = event["object"]
-                            if event["type"] == "DELETED":
+                        async for event in events:
+                            obj = event.object
+                            if event.type == "DELETED":
                                 state.pop(obj["metadata"]["name"], None)
-                            elif event["type"] in ("ADDED", "MODIFIED"):
+                            elif event.type in ("ADDED", "MODIFIED"):
                                 state[obj["metadata"]["name"]] = done(obj)
                             if sum(state.values()) >= N:
                                 return
-                    except ApiException:
-                        pass  # expired resourceVersion: list again
+                    # An expired resourceVersion (410) or a stream silent past its read timeout: list again.
+                    # The outer timeout cancels rather than raising TimeoutError here, so it is not caught.
+                    except (ApiError, TimeoutError):
+                        pass
                     finally:
-                        stream.stop()
+                        await events.aclose()
         except TimeoutError:
             raise TimeoutError(f"{what} not reached in {limit_s}s ({sum(state.values())}/{N})") from None
 
@@ -364,21 +365,19 @@ class Bench:
         services_done: list[float] = []
 
         async def create_service(svc: dict[str, Any]) -> None:
-            await self.core.create_namespaced_service(NAMESPACE, svc)
+            await self.client.create(kinds.SERVICE, svc, NAMESPACE)
             services_done.append(time.monotonic() - start)
 
         # Two independent streams: a Service's ClusterIP allocation is serialized in the apiserver, and
         # the Deployments (what availability waits for) must not queue behind it. The floor is done when
         # every Deployment is Available and every Service exists, as a Ready workspace needs both.
         await asyncio.gather(
-            bounded([lambda d=d: self.apps.create_namespaced_deployment(NAMESPACE, d) for d, _ in objs]),  # type: ignore[misc]
+            bounded([lambda d=d: self.client.create(kinds.DEPLOYMENT, d, NAMESPACE) for d, _ in objs]),  # type: ignore[misc]
             bounded([lambda s=s: create_service(s) for _, s in objs]),  # type: ignore[misc]
         )
         log(f"floor: all objects created after {max(services_done):.1f}s")
         await self.until_count(
-            "apps",
-            "v1",
-            "deployments",
+            kinds.DEPLOYMENT,
             lambda d: int((d.get("status") or {}).get("availableReplicas") or 0) >= 1,
             "floor Deployments Available",
             600,
@@ -386,9 +385,9 @@ class Bench:
         return time.monotonic() - start
 
     async def floor_cleanup(self) -> None:
-        await self.apps.delete_collection_namespaced_deployment(NAMESPACE)
-        for svc in (await self.core.list_namespaced_service(NAMESPACE)).items:
-            await self.core.delete_namespaced_service(svc.metadata.name, NAMESPACE)
+        await self.delete_collection(kinds.DEPLOYMENT, NAMESPACE)
+        for svc in await self.items(kinds.SERVICE, NAMESPACE):
+            await self.client.delete(kinds.SERVICE, NAMESPACE, svc["metadata"]["name"])
 
         await self.quiet_namespace()
 
@@ -396,30 +395,25 @@ class Bench:
         """Waits until the namespace holds no workload, pod or Service, nor what the control plane made for
         them (ReplicaSets, Endpoints, EndpointSlices) or the garbage collector still has to delete
         (ControllerRevisions): the next phase must not pay for this one's clean-up."""
-        discovery = k8s.DiscoveryV1Api(self.api)
-        lists = (
-            self.apps.list_namespaced_deployment,
-            self.apps.list_namespaced_replica_set,
-            self.core.list_namespaced_pod,
-            self.core.list_namespaced_service,
-            self.core.list_namespaced_endpoints,
-            discovery.list_namespaced_endpoint_slice,
-            self.apps.list_namespaced_controller_revision,
+        remaining = (
+            kinds.DEPLOYMENT,
+            kinds.REPLICASET,
+            kinds.POD,
+            kinds.SERVICE,
+            kinds.ENDPOINTS,
+            ENDPOINT_SLICE,
+            kinds.CONTROLLER_REVISION,
         )
 
         async def quiet() -> bool:
-            for list_fn in lists:
-                if (await list_fn(NAMESPACE, limit=1)).items:
+            for kind in remaining:
+                if await self.any_left(kind):
                     return False
             return True
 
         await self.until(quiet, "namespace quiet", limit_s)
 
     # ---------------------------------------------------------------- controller run
-    async def workspaces(self) -> list[dict[str, Any]]:
-        got = await self.custom.list_namespaced_custom_object("kaito.sh", "v1alpha1", NAMESPACE, "workspaces")
-        return list(got["items"])
-
     @staticmethod
     def ready(ws: dict[str, Any]) -> bool:
         return any(
@@ -435,35 +429,23 @@ class Bench:
         start = time.monotonic()
         await bounded(
             [
-                lambda i=i: self.custom.create_namespaced_custom_object(  # type: ignore[misc]
-                    "kaito.sh", "v1alpha1", NAMESPACE, "workspaces", workspace(i)
-                )
+                lambda i=i: self.client.create(WORKSPACE, workspace(i))  # type: ignore[misc]
                 for i in range(N)
             ]
         )
-        await self.until_count(
-            "kaito.sh", "v1alpha1", "workspaces", self.ready, "all workspaces WorkspaceReady", 1200
-        )
+        await self.until_count(WORKSPACE, self.ready, "all workspaces WorkspaceReady", 1200)
         return time.monotonic() - start
 
     async def delete_all(self) -> float:
         start = time.monotonic()
-        await self.custom.delete_collection_namespaced_custom_object(
-            "kaito.sh", "v1alpha1", NAMESPACE, "workspaces"
-        )
+        await self.delete_collection(WORKSPACE, NAMESPACE)
+
+        # Machines are cluster-scoped: the namespace is ignored for them.
+        remaining = (WORKSPACE, kinds.DEPLOYMENT, kinds.SERVICE, *((MACHINE,) if PROVISION else ()))
 
         async def gone() -> bool:
-            if await self.workspaces():
-                return False
-            if (await self.apps.list_namespaced_deployment(NAMESPACE)).items:
-                return False
-            if (await self.core.list_namespaced_service(NAMESPACE)).items:
-                return False
-            if PROVISION:
-                machines = await self.custom.list_cluster_custom_object(
-                    "karpenter.sh", "v1alpha5", "machines"
-                )
-                if machines["items"]:
+            for kind in remaining:
+                if await self.items(kind, NAMESPACE):
                     return False
             return True
 
@@ -716,11 +698,10 @@ async def run_round(bench: Bench, kubeconfig: Path, logs: Path, number: int, las
 
 async def main() -> None:
     kubeconfig = ensure_cluster()
-    configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    configuration.connection_pool_maxsize = CONCURRENCY
-    api = k8s.ApiClient(configuration)
-    bench = Bench(api, kubeconfig)
+    # No client-side rate limit, and the connection's pool (100) holds both floor streams' 2 x CONCURRENCY
+    # requests at once: the floor measures the control plane, not this client.
+    client = await Client.from_kubeconfig(kubeconfig, qps=0, burst=0, field_manager="kaito-bench")
+    bench = Bench(client, kubeconfig)
     logs = REPO / ".cluster" / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
@@ -746,7 +727,7 @@ async def main() -> None:
         )
     finally:
         await bench.cleanup()
-        await api.close()
+        await client.close()
 
 
 if __name__ == "__main__":
