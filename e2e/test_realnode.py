@@ -413,6 +413,18 @@ def test_tune_push_and_serve_the_adapter(cluster: LocalCluster, ns: str, images:
     assert "must be a kubernetes.io/dockerconfigjson Secret" in message, message
     cluster.kubectl("delete", "workspace", "opaque", "-n", ns, "--timeout=120s", timeout=150)
 
+    # Input that is not there fails with the downloader's own reason, at once (a 404 is not retried).
+    # (A destination that never answers, as the node's guard makes of anything off the bridge, takes the
+    # downloader's five attempts of a minute each: its unit tests cover that.)
+    missing = url.rsplit("/", 1)[0] + "/missing.jsonl"
+    cluster.apply(pushing_workspace("unreachable", ns, missing, "push"))
+    cluster.wait_for(
+        lambda: workspace_state(cluster, ns, "unreachable")[0] == "Failed", "unreachable Failed", 300
+    )
+    _, message = workspace_state(cluster, ns, "unreachable")
+    assert "data-downloader" in message and "404" in message, message
+    cluster.kubectl("delete", "workspace", "unreachable", "-n", ns, "--timeout=120s", timeout=150)
+
     registry_secret(cluster, ns, "pull", node_registry_password(cluster))
     served = tiny_workspace("served", ns)
     served["inference"]["adapters"] = [
