@@ -32,10 +32,11 @@ from e2e.harness import (
     service_account_kubeconfig,
 )
 from e2e.images import build_all
-from e2e.incluster import controller_pods, describe_pods, install, port_forward, post_json
+from e2e.incluster import controller_pods, describe_pods, install, port_forward
 from e2e.tuningflow import (
     REAL_NODE_SELECTOR,
     TINY,
+    ask_hello,
     data_server,
     node_registry_password,
     registry_secret,
@@ -221,14 +222,8 @@ def run_on_real_node(cluster: LocalCluster) -> bool:
 
 
 def chat(cluster: LocalCluster, service: str, model: str, verbose: bool = False) -> str | None:
-    body = {
-        "model": model,
-        "messages": [{"role": "user", "content": "hello"}],
-        "max_tokens": 16,
-        "temperature": 0,
-    }
     with port_forward(cluster, f"svc/{service}", "default", 80) as port:
-        status, reply = post_json(port, "/v1/chat/completions", body)
+        status, reply = ask_hello(port, model, max_tokens=16)
     if verbose or status != 200:
         print(json.dumps(reply, indent=2) if status == 200 else f"HTTP {status}: {reply}")
     return str(reply["choices"][0]["message"]["content"]) if status == 200 else None

@@ -33,6 +33,7 @@ from e2e.incluster import (
 from e2e.tuningflow import (
     REAL_NODE_SELECTOR,
     TINY,
+    ask_hello,
     data_server,
     fast_lora,
     node_registry_password,
@@ -123,16 +124,7 @@ def ask(port: int) -> tuple[str, str]:
 
 def greedy(port: int, model: str, max_tokens: int = 12) -> str:
     """The greedy /v1/chat/completions answer to "hello" (asserting it answered)."""
-    status, completion = post_json(
-        port,
-        "/v1/chat/completions",
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": "hello"}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-        },
-    )
+    status, completion = ask_hello(port, model, max_tokens)
     assert status == 200, completion
     assert completion["object"] == "chat.completion" and completion["model"] == model
     text = completion["choices"][0]["message"]["content"]

@@ -11,7 +11,7 @@ import yaml
 from e2e.cluster import LocalCluster
 from e2e.cluster.realnode import NODE_REGISTRY, NODE_REGISTRY_USER, TAINT_KEY
 from e2e.harness import REPO
-from e2e.incluster import wait_rollout
+from e2e.incluster import post_json, wait_rollout
 
 REAL_NODE_SELECTOR = {TAINT_KEY: "true"}
 TINY = "tiny-llama"
@@ -124,6 +124,18 @@ def registry_secret(cluster: LocalCluster, namespace: str, name: str, password: 
         f"--docker-username={NODE_REGISTRY_USER}",
         f"--docker-password={password}",
     )
+
+
+def ask_hello(port: int, model: str, max_tokens: int) -> tuple[int, Any]:
+    """The greedy ``/v1/chat/completions`` answer of a port-forwarded server to "hello": the status and
+    the decoded reply."""
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "hello"}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
+    return post_json(port, "/v1/chat/completions", body)
 
 
 def workspace_state(cluster: LocalCluster, namespace: str, name: str) -> tuple[str, str]:

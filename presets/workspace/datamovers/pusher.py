@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .dockerconfig import find_credentials
 from .netguard import BlockedAddress, Policy, resolve
@@ -103,10 +104,9 @@ def registry_of(target: str) -> str:
 
 def check_egress(registry: str, policy: Policy) -> None:
     """Refuses a registry whose addresses the operator's egress policy does not admit."""
-    host, _, port = registry.rpartition(":") if registry.count(":") == 1 else (registry, "", "")
-    host = host.strip("[]")
+    parts = urlsplit(f"//{registry}")
     try:
-        resolve(host, int(port or 443), policy)
+        resolve(parts.hostname or registry, parts.port or 443, policy)
     except BlockedAddress as err:
         raise PushError(f"registry {registry} refused by the egress policy: {err}") from None
     except OSError as err:
