@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from e2e.cluster import LocalCluster
 from gpu_provisioner.cmd import App, build_app
 from gpu_provisioner.options import parse_options
+from kaito.runtime.client import Client
+from tests.support.armemulator import ArmEmulator, EmulatorSettings, KubeNodeRegistrar
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -84,6 +86,24 @@ async def install_machine_crd(cluster: LocalCluster) -> None:
     await kubectl(
         cluster, "wait", "--for=condition=Established", "crd/machines.karpenter.sh", "--timeout=60s"
     )
+
+
+@contextlib.asynccontextmanager
+async def arm_on_cluster(
+    kube_client: Client, settings: EmulatorSettings, idle_timeout: float = 30.0
+) -> AsyncIterator[ArmEmulator]:
+    """The ARM emulator registering its agent pools' nodes in the cluster; on the way out, once it is idle,
+    fails if any pool or node is left (a leaked GPU node costs money)."""
+    registrar = KubeNodeRegistrar(kube_client)
+    emulator = ArmEmulator(settings, nodes=registrar)
+    await emulator.start()
+    try:
+        yield emulator
+        await emulator.wait_idle(idle_timeout)
+        assert emulator.pools == {}, f"leaked agent pools: {sorted(emulator.pools)}"
+        assert registrar.names == set(), f"leaked nodes: {sorted(registrar.names)}"
+    finally:
+        await emulator.stop()
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ import pytest
 from e2e.cluster import LocalCluster
 from kaito.runtime.client import Client
 from tests.gpu_provisioner.harness import (
+    arm_on_cluster,
     condition,
     get_json,
     install_machine_crd,
@@ -25,7 +26,7 @@ from tests.gpu_provisioner.harness import (
     machine_name,
     until,
 )
-from tests.support.armemulator import ArmEmulator, EmulatorSettings, KubeNodeRegistrar
+from tests.support.armemulator import ArmEmulator, EmulatorSettings
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 BINARY = Path(sys.executable).with_name("gpu-provisioner")
@@ -34,19 +35,10 @@ BINARY = Path(sys.executable).with_name("gpu-provisioner")
 @pytest.fixture
 async def arm(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[ArmEmulator]:
     await install_machine_crd(cluster)
-    registrar = KubeNodeRegistrar(kube_client)
-    emulator = ArmEmulator(
-        EmulatorSettings(cluster_hash="55667788", create_duration_s=6.0, delete_duration_s=0.2),
-        nodes=registrar,
-    )
-    await emulator.start()
-    try:
+    async with arm_on_cluster(
+        kube_client, EmulatorSettings(cluster_hash="55667788", create_duration_s=6.0, delete_duration_s=0.2)
+    ) as emulator:
         yield emulator
-        await emulator.wait_idle(30)
-        assert emulator.pools == {}, f"leaked agent pools: {sorted(emulator.pools)}"
-        assert registrar.names == set(), f"leaked nodes: {sorted(registrar.names)}"
-    finally:
-        await emulator.stop()
 
 
 def provisioner_env(arm: ArmEmulator, token_file: Path) -> dict[str, str]:

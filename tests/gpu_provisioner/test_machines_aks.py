@@ -18,6 +18,7 @@ from gpu_provisioner.cloudprovider.retry import RetrySettings
 from gpu_provisioner.cmd import App
 from kaito.runtime.client import Client
 from tests.gpu_provisioner.harness import (
+    arm_on_cluster,
     condition,
     get_json,
     install_machine_crd,
@@ -30,7 +31,6 @@ from tests.gpu_provisioner.harness import (
 from tests.support.armemulator import (
     ArmEmulator,
     EmulatorSettings,
-    KubeNodeRegistrar,
     StaticTokenCredential,
     quota_exceeded,
     server_error,
@@ -81,19 +81,10 @@ async def _gone(cluster: LocalCluster, *args: str) -> bool:
 @pytest.fixture
 async def arm(cluster: LocalCluster, kube_client: Client) -> AsyncIterator[ArmEmulator]:
     await install_machine_crd(cluster)
-    registrar = KubeNodeRegistrar(kube_client)
-    emulator = ArmEmulator(
-        EmulatorSettings(cluster_hash="11223344", create_duration_s=0.5, delete_duration_s=0.2),
-        nodes=registrar,
-    )
-    await emulator.start()
-    try:
+    async with arm_on_cluster(
+        kube_client, EmulatorSettings(cluster_hash="11223344", create_duration_s=0.5, delete_duration_s=0.2)
+    ) as emulator:
         yield emulator
-        await emulator.wait_idle(30)
-        assert emulator.pools == {}, f"leaked agent pools: {sorted(emulator.pools)}"
-        assert registrar.names == set(), f"leaked nodes: {sorted(registrar.names)}"
-    finally:
-        await emulator.stop()
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from gpu_provisioner.cloudprovider.aks import AKSCloudProvider
 from kaito.runtime.client import Client, kinds
 from kaito.runtime.objects import Obj, node_is_ready
 from tests.gpu_provisioner.conftest import aks_config_for
+from tests.gpu_provisioner.harness import arm_on_cluster
 from tests.support.armemulator import (
     ArmEmulator,
     EmulatorSettings,
-    KubeNodeRegistrar,
     StaticTokenCredential,
     throttle,
 )
@@ -30,16 +30,10 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 async def cluster_arm(kube_client: Client) -> AsyncIterator[ArmEmulator]:
-    registrar = KubeNodeRegistrar(kube_client)
-    emulator = ArmEmulator(EmulatorSettings(cluster_hash="87654321"), nodes=registrar)
-    await emulator.start()
-    try:
+    async with arm_on_cluster(
+        kube_client, EmulatorSettings(cluster_hash="87654321"), idle_timeout=10.0
+    ) as emulator:
         yield emulator
-        await emulator.wait_idle()
-        assert emulator.pools == {}, f"leaked agent pools: {sorted(emulator.pools)}"
-        assert registrar.names == set(), f"leaked nodes: {sorted(registrar.names)}"
-    finally:
-        await emulator.stop()
 
 
 async def _node_by_provider_id(client: Client, provider_id: str) -> list[Obj]:
