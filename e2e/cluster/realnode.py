@@ -484,9 +484,9 @@ disabled_plugins = {json.dumps(disabled)}
 
     def _start_node_registry(self, deadline: float) -> None:
         import secrets
+        import urllib.error
+        import urllib.request
         import warnings
-
-        from e2e.images.registry import answers
 
         with warnings.catch_warnings():
             # Deprecated (gone in 3.13), but the standard library's one bcrypt, which docker-registry wants.
@@ -506,7 +506,19 @@ disabled_plugins = {json.dumps(disabled)}
             f"auth:\n  htpasswd:\n    realm: kaito-node-registry\n    path: {d / 'htpasswd'}\n"
         )
         self._launch("node-registry", ["docker-registry", "serve", str(d / "config.yml")])
-        self._wait(lambda: answers(NODE_REGISTRY), f"the node registry on {NODE_REGISTRY}", deadline)
+
+        def answers() -> bool:
+            # Not e2e.images.registry.answers: that one speaks https to any registry off loopback, and
+            # this one is plain HTTP on the bridge (as containerd's hosts.toml for it says).
+            try:
+                urllib.request.urlopen(f"http://{NODE_REGISTRY}/v2/", timeout=1)
+            except urllib.error.HTTPError as exc:
+                return exc.code == 401
+            except OSError:
+                return False
+            return False
+
+        self._wait(answers, f"the node registry on {NODE_REGISTRY}", deadline)
 
     def _start_kube_proxy(self) -> None:
         d = self.workdir / "kube-proxy"
