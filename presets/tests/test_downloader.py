@@ -136,6 +136,8 @@ def test_loopback_needs_the_flag(http_base: str, tmp_path: Path) -> None:
         "100.64.0.1",
         "0.0.0.0",
         "::ffff:127.0.0.1",
+        "64:ff9b::a00:1",
+        "::7f00:1",
         "fd00:ec2::254",
         "224.0.0.1",
     ],
@@ -147,6 +149,7 @@ def test_guard_blocks_internal_addresses(ip: str) -> None:
 
 def test_guard_allows_public_and_opt_ins() -> None:
     check_ip(ipaddress.ip_address("93.184.216.34"), Policy())
+    check_ip(ipaddress.ip_address("64:ff9b::5db8:d822"), Policy())  # NAT64 of that public address
     check_ip(ipaddress.ip_address("127.0.0.1"), Policy(allow_loopback=True))
     check_ip(ipaddress.ip_address("10.0.0.1"), Policy.parse(["10.0.0.0/8"]))
     with pytest.raises(BlockedAddress):  # metadata stays blocked whatever the policy
@@ -157,7 +160,18 @@ def test_guard_allows_public_and_opt_ins() -> None:
         resolve("localhost", 80, Policy())
 
 
-@pytest.mark.parametrize("ip", ["168.63.129.16", "::ffff:168.63.129.16", "169.254.169.254"])
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "168.63.129.16",
+        "::ffff:168.63.129.16",
+        "169.254.169.254",
+        "64:ff9b::a9fe:a9fe",  # NAT64 of IMDS
+        "64:ff9b:1::a83f:8110",  # local-use NAT64 of WireServer
+        "::a9fe:a9fe",  # IPv4-compatible IMDS
+        "2002:a9fe:a9fe::1",  # 6to4
+    ],
+)
 def test_host_endpoints_stay_blocked_even_inside_an_allowed_cidr(ip: str) -> None:
     with pytest.raises(BlockedAddress, match="metadata or host endpoint"):
         check_ip(ipaddress.ip_address(ip), Policy.parse(["0.0.0.0/0", "::/0"]))

@@ -39,6 +39,14 @@ _METADATA = frozenset(
 
 # Carrier-grade NAT space: not "private" to Python, but never a public data source.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+# Prefixes that carry an IPv4 address in their low 32 bits and are routed to it: NAT64 (RFC 6052,
+# RFC 8215) and the deprecated IPv4-compatible form ::a.b.c.d. The webhook's admission check unwraps
+# the same ones, so a name resolving to 64:ff9b::a9fe:a9fe is refused here as the literal is there.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
 
 
 class BlockedAddress(ValueError):
@@ -94,8 +102,12 @@ class Policy:
 
 
 def _unwrap(ip: IP) -> IP:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64, IPv4-compatible), else ``ip``."""
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        # :: and ::1 are in ::/96 but are themselves, not 0.0.0.0 and 0.0.0.1.
+        if embedded is None and int(ip) > 1 and any(ip in net for net in _EMBEDDING_IPV4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return embedded
     return ip
