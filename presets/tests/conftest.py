@@ -21,6 +21,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from tinymodel import build_tiny_model
 
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
+
+
+def workload_env(**extra: str) -> dict[str, str]:
+    """The environment for running a workload (``python -m tuning`` / ``inference``) in a subprocess.
+    The caller's PYTHONPATH stays, behind the workspace: on a GPU machine it carries the pinned
+    packages in front of the image's own."""
+    path = os.pathsep.join(p for p in (str(WORKSPACE), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **extra}
+
 
 def _cuda() -> bool:
     try:

@@ -7,13 +7,14 @@ Skipped on machines without CUDA (conftest.py); run them on a GPU machine with t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import RunningServer, wait_healthy
-from test_tuning import run_tuning, write_messages_jsonl
+from test_tuning import QA, loaded, run_tuning, write_messages_jsonl
 from tinymodel import build_tiny_model
 
 pytestmark = pytest.mark.gpu
@@ -37,18 +38,63 @@ def gpu_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("gpu-model"), hidden_size=128, heads=2, kv_heads=2)
 
 
-def test_qlora_tuning_on_gpu(gpu_model: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def qlora(gpu_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A QLoRA run on the GPU: the adapter directory and the trainer's stderr."""
     pytest.importorskip("bitsandbytes")
-    write_messages_jsonl(tmp_path / "data" / "train.jsonl")
-    (tmp_path / "c.yaml").write_text(QLORA_CONFIG)
-    proc = run_tuning(tmp_path / "c.yaml", tmp_path / "data", tmp_path / "out", gpu_model)
+    root = tmp_path_factory.mktemp("qlora")
+    write_messages_jsonl(root / "data" / "train.jsonl")
+    (root / "c.yaml").write_text(QLORA_CONFIG)
+    proc = run_tuning(root / "c.yaml", root / "data", root / "out", gpu_model)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    out = tmp_path / "out"
+    return root / "out", proc.stderr
+
+
+def test_qlora_tuning_on_gpu(qlora: tuple[Path, str]) -> None:
+    out, stderr = qlora
+    # The base really was loaded in 4 bits on the GPU, not silently in full precision or on the CPU.
+    base = loaded(stderr)
+    assert base["quantized"] == "4bit" and str(base["device"]).startswith("cuda"), base
     for name in ("adapter_config.json", "adapter_model.safetensors", "fine_tuning_completed.txt"):
         assert (out / name).is_file()
     losses = [json.loads(x).get("loss") for x in (out / "training_log.jsonl").read_text().splitlines()]
     losses = [x for x in losses if x is not None]
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_the_qlora_adapter_is_served_on_gpu(
+    qlora: tuple[Path, str], gpu_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's flow on a GPU: the adapter QLoRA produced, served by the transformers backend on
+    CUDA over the bf16 base, changes the greedy answer against the same server at strength 0."""
+    from inference.app import create_app
+    from inference.hf_backend import HFBackend
+    from inference.settings import Settings
+
+    out, _ = qlora
+    adapters = tmp_path / "adapters"
+    shutil.copytree(out, adapters / "qlora")
+    body = {"messages": [{"role": "user", "content": QA[0][0]}], "max_tokens": 12, "temperature": 0}
+    answers = {}
+    for strength in ("1.0", "0"):
+        monkeypatch.setenv("qlora", strength)
+        settings = Settings(
+            model_path=str(gpu_model),
+            served_model_name="tiny",
+            adapters_dir=str(adapters),
+            device="cuda",
+            dtype="bfloat16",
+        )
+        with RunningServer(create_app(lambda s=settings: HFBackend(s))) as running:  # type: ignore[misc]
+            wait_healthy(running.url, timeout=120)
+            r = httpx.post(running.url + "/v1/chat/completions", json=body, timeout=60)
+            assert r.status_code == 200, r.text
+            answers[strength] = r.json()["choices"][0]["message"]["content"]
+            models = httpx.get(running.url + "/v1/models", timeout=10).json()["data"]
+            assert ("qlora", "tiny", float(strength)) in [
+                (m["id"], m.get("parent"), m.get("strength")) for m in models
+            ]
+    assert answers["1.0"] != answers["0"], answers
 
 
 def test_vllm_backend_serves_the_same_api(gpu_model: Path, tmp_path: Path) -> None:

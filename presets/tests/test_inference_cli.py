@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -12,18 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port, wait_healthy
-
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(WORKSPACE), "OMP_NUM_THREADS": "1", **extra}
+from conftest import free_port, wait_healthy, workload_env
 
 
 def test_serves_from_env_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = _env(
+    env = workload_env(
         MODEL_PATH=str(tiny_model_dir),
         SERVED_MODEL_NAME="tiny-cli",
         ADAPTERS_DIR=str(tmp_path),
@@ -66,7 +59,7 @@ def test_serves_from_env_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
 def test_asking_for_vllm_where_it_is_not_installed_says_so(tiny_model_dir: Path) -> None:
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here")
-    env = _env(
+    env = workload_env(
         MODEL_PATH=str(tiny_model_dir), PORT=str(free_port()), HOST="127.0.0.1", INFERENCE_BACKEND="vllm"
     )
     proc = subprocess.run(
@@ -77,7 +70,7 @@ def test_asking_for_vllm_where_it_is_not_installed_says_so(tiny_model_dir: Path)
 
 
 def test_exits_when_the_model_cannot_load(tmp_path: Path) -> None:
-    env = _env(
+    env = workload_env(
         MODEL_PATH=str(tmp_path / "missing"),
         PORT=str(free_port()),
         HOST="127.0.0.1",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,11 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import RunningServer, wait_healthy
+from conftest import RunningServer, wait_healthy, workload_env
 from registry import LocalRegistry
 from test_pusher import fake_busybox, pull
 
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
 # One question, so that a few dozen CPU steps are enough for the adapter to learn the answer
 # reliably, which the serving test then checks.
 QA = [("what is the capital of france?", "the capital of france is paris.")]
@@ -64,7 +62,7 @@ def write_messages_jsonl(path: Path, repeat: int = 16) -> None:
 def run_tuning(
     config: Path, data: Path, out: Path, model: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(WORKSPACE), "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    env = workload_env(**(extra_env or {}))
     return subprocess.run(
         [
             sys.executable,
@@ -89,6 +87,15 @@ def run_tuning(
     )
 
 
+def loaded(stderr: str) -> dict[str, object]:
+    """The trainer's "base model loaded" log record."""
+    for line in stderr.splitlines():
+        if line.startswith("{") and '"base model loaded"' in line:
+            record: dict[str, object] = json.loads(line)
+            return record
+    raise AssertionError(f"no 'base model loaded' record in: {stderr[-2000:]}")
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tuning")
@@ -96,7 +103,14 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     (root / "training_config.yaml").write_text(LORA_CONFIG)
     proc = run_tuning(root / "training_config.yaml", root / "data", root / "results", tiny_model_dir)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    (root / "stderr.log").write_text(proc.stderr)
     return root / "results"
+
+
+def test_the_log_says_how_the_base_was_loaded(trained: Path) -> None:
+    base = loaded((trained.parent / "stderr.log").read_text())
+    assert base["quantized"] == "none" and base["device"] == "cpu" and base["dtype"] == "float32", base
+    assert isinstance(base["footprint_bytes"], int) and base["footprint_bytes"] > 0
 
 
 def test_tuning_writes_adapter_sentinel_and_lowers_loss(trained: Path) -> None:
@@ -235,7 +249,7 @@ def test_accelerate_launch_with_csv_context_response_and_eval(tiny_model_dir: Pa
         "DatasetConfig: {context_column: question, response_column: answer, train_test_split: 0.75}\n"
         "LoraConfig: {target_modules: [q_proj, v_proj]}\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(WORKSPACE), "OMP_NUM_THREADS": "1", "METRICS_PORT": "0"}
+    env = workload_env(METRICS_PORT="0")
     accelerate = Path(sys.executable).parent / "accelerate"
     proc = subprocess.run(
         [str(accelerate), "launch", "--num_processes=1", "--num_machines=1", "--mixed_precision=no",

@@ -107,6 +107,7 @@ def run(config: TrainingConfig, paths: RunPaths) -> Path:
         state_dict=mc.state_dict,
         **load_kwargs,
     )
+    log_fields(log, "base model loaded", **_loaded(model))
     if quantization is not None:
         model = prepare_model_for_kbit_training(model)
 
@@ -142,6 +143,23 @@ def run(config: TrainingConfig, paths: RunPaths) -> Path:
             steps=result.global_step,
         )
     return output_dir
+
+
+def _loaded(model: Any) -> dict[str, Any]:
+    """Where the base model landed and how it is stored, so that a QLoRA run that silently fell back
+    to full precision, or a GPU run that landed on the CPU, shows in the log."""
+    if getattr(model, "is_loaded_in_4bit", False):
+        quantized = "4bit"
+    elif getattr(model, "is_loaded_in_8bit", False):
+        quantized = "8bit"
+    else:
+        quantized = "none"
+    return {
+        "quantized": quantized,
+        "device": str(next(model.parameters()).device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "footprint_bytes": int(model.get_memory_footprint()),
+    }
 
 
 def _param_counts(model: Any) -> dict[str, int]:
