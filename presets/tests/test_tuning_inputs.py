@@ -239,3 +239,63 @@ def test_qlora_without_a_gpu_is_a_clear_error(
     assert not (tmp_path / "out" / "fine_tuning_completed.txt").exists()
     # The pusher sidecar learns of the failure through this file.
     assert "QuantizationConfig" in (tmp_path / "out" / "fine_tuning_failed.txt").read_text()
+
+
+CATALOG = Path(__file__).resolve().parents[1] / "catalog" / "models.yaml"
+
+
+def catalog_target_modules(model: str) -> list[str]:
+    """The catalog's tuning.targetModules of a preset: the controller hands them to the trainer as
+    DEFAULT_TARGET_MODULES."""
+    import yaml
+
+    [entry] = [m for m in yaml.safe_load(CATALOG.read_text())["models"] if m["name"] == model]
+    modules: list[str] = entry["tuning"]["targetModules"]
+    return modules
+
+
+def _tune_phi3(tmp_path: Path, model: Path) -> int:
+    _write(tmp_path / "data" / "d.jsonl", MESSAGES)
+    (tmp_path / "c.yaml").write_text(
+        "ModelConfig: {torch_dtype: float32}\n"
+        "TrainingArguments: {max_steps: 2, logging_steps: 1, disable_tqdm: true}\n"
+        "DatasetConfig: {train_test_split: 1}\n"
+    )
+    args = {
+        "--config": tmp_path / "c.yaml",
+        "--data-dir": tmp_path / "data",
+        "--output-dir": tmp_path / "out",
+        "--model-path": model,
+        "--metrics-port": 0,
+    }
+    return main([str(x) for pair in args.items() for x in pair])
+
+
+@pytest.fixture(scope="module")
+def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tinymodel import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("phi3"), architecture="phi3")
+
+
+def test_phi3_without_target_modules_is_refused_before_the_weights_load(
+    tmp_path: Path, tiny_phi3: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PEFT has no default targets for phi-3 (fused qkv_proj): a config naming none, with no catalog
+    default, is a named config error rather than PEFT's complaint after the model loaded."""
+    monkeypatch.delenv("DEFAULT_TARGET_MODULES", raising=False)
+    assert _tune_phi3(tmp_path, tiny_phi3) == 2
+    err = capsys.readouterr().err
+    assert "LoraConfig.target_modules is not set" in err and "phi3" in err, err[-2000:]
+    assert "base model loaded" not in err
+    assert "LoraConfig.target_modules" in (tmp_path / "out" / "fine_tuning_failed.txt").read_text()
+
+
+def test_phi3_trains_with_the_catalogs_target_modules(
+    tmp_path: Path, tiny_phi3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = catalog_target_modules("phi-3-mini-4k-instruct")
+    monkeypatch.setenv("DEFAULT_TARGET_MODULES", ",".join(modules))
+    assert _tune_phi3(tmp_path, tiny_phi3) == 0
+    adapter = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    assert sorted(adapter["target_modules"]) == sorted(modules)

@@ -138,6 +138,21 @@ def test_tuning_method_support(catalog: Catalog) -> None:
     assert problem.field == "tuning.method" and "qlora" in problem.message
 
 
+def test_every_tunable_model_names_its_lora_targets(catalog: Catalog, tmp_path: Path) -> None:
+    tunable = [m for m in catalog.models if m.tuning is not None]
+    assert tunable and all(m.tuning and m.tuning.target_modules for m in tunable)
+    directory = _copy_catalog(tmp_path)
+    models = directory / "models.yaml"
+    text = models.read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith("targetModules:"))
+    models.write_text(text.replace(line + "\n", "", 1))
+    with pytest.raises(CatalogError, match="targetModules"):
+        load_catalog(directory, reload=True)
+    models.write_text(text.replace("[q_proj,", "[q proj,", 1))
+    with pytest.raises(CatalogError, match="targetModules"):
+        load_catalog(directory, reload=True)
+
+
 def test_close_matches_and_suggestions(catalog: Catalog) -> None:
     assert catalog.close_matches("Standard_NC6_v3")[0] == "Standard_NC6s_v3"
     assert "Standard_NC24ads_A100_v4" in catalog.close_matches("a100")

@@ -92,6 +92,9 @@ def run(config: TrainingConfig, paths: RunPaths) -> Path:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 
+    lora_kwargs = config.lora.peft_kwargs()
+    if not lora_kwargs.get("target_modules"):
+        _require_peft_default(model_path, load_kwargs)
     quantization = _quantization(config)
     cuda = torch.cuda.is_available()
     device_map = mc.device_map if cuda else None  # on CPU it would only add accelerate hooks
@@ -111,7 +114,7 @@ def run(config: TrainingConfig, paths: RunPaths) -> Path:
     if quantization is not None:
         model = prepare_model_for_kbit_training(model)
 
-    lora = LoraConfig(**config.lora.peft_kwargs())
+    lora = LoraConfig(**lora_kwargs)
     callback = ProgressCallback(str(output_dir), paths.metrics_port)
     trainer = SFTTrainer(
         model=model,
@@ -143,6 +146,20 @@ def run(config: TrainingConfig, paths: RunPaths) -> Path:
             steps=result.global_step,
         )
     return output_dir
+
+
+def _require_peft_default(model_path: str, load_kwargs: dict[str, Any]) -> None:
+    """Refuses, before the weights load, a run with no target modules for an architecture PEFT has no
+    default for (phi-3's fused projections): PEFT's own error comes only after minutes of loading."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(model_path, **load_kwargs).model_type
+    if model_type not in defaults:
+        raise ConfigError(
+            f"LoraConfig.target_modules is not set and PEFT has no default for {model_type} models: "
+            "name the modules to adapt in the tuning config (for example target_modules: all-linear)"
+        )
 
 
 def _loaded(model: Any) -> dict[str, Any]:

@@ -146,6 +146,11 @@ class TuningRequirements(_CatalogModel):
     disk_storage: Size = Field(alias="diskStorage")
     methods: dict[TuningMethodName, TuningMethodRequirements] = Field(min_length=1)
     recommended_instance_types: list[str] = Field(alias="recommendedInstanceTypes", min_length=1)
+    # The LoRA target modules when the tuning config names none (the trainer's DEFAULT_TARGET_MODULES):
+    # PEFT has no default for some architectures (phi-3's fused qkv_proj), and only q/v elsewhere.
+    target_modules: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]+$")]] = Field(
+        alias="targetModules", min_length=1
+    )
 
 
 class ModelPreset(_CatalogModel):

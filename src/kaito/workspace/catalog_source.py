@@ -33,6 +33,9 @@ class CatalogPresets:
             supports_tuning=model.supports_tuning,
             readiness_timeout_seconds=duration_seconds(self._catalog.readiness_timeout(model)),
             inference_env={"SERVED_MODEL_NAME": model.name},
+            tuning_env=(
+                {"DEFAULT_TARGET_MODULES": ",".join(model.tuning.target_modules)} if model.tuning else {}
+            ),
         )
         self._cache[name] = workload
         return workload
