@@ -15,9 +15,12 @@ import pytest
 
 from conftest import RunningServer, wait_healthy
 from test_tuning import QA, loaded, run_tuning, write_messages_jsonl
+from test_tuning_inputs import catalog_target_modules
 from tinymodel import build_tiny_model
 
 pytestmark = pytest.mark.gpu
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "manifests" / "config" / "tuning-templates.yaml"
 
 QLORA_CONFIG = """
 ModelConfig: {torch_dtype: bfloat16, local_files_only: true, device_map: auto}
@@ -62,15 +65,28 @@ def test_qlora_tuning_on_gpu(qlora: tuple[Path, str]) -> None:
     assert sum(losses[-3:]) < sum(losses[:3])
 
 
+def cuda_server(model: Path, adapters: Path, served_name: str) -> RunningServer:
+    """The inference server with the transformers backend on CUDA over the bf16 base, serving the
+    adapters under ``adapters`` at the strengths their env vars give."""
+    from inference.app import create_app
+    from inference.hf_backend import HFBackend
+    from inference.settings import Settings
+
+    settings = Settings(
+        model_path=str(model),
+        served_model_name=served_name,
+        adapters_dir=str(adapters),
+        device="cuda",
+        dtype="bfloat16",
+    )
+    return RunningServer(create_app(lambda: HFBackend(settings)))
+
+
 def test_the_qlora_adapter_is_served_on_gpu(
     qlora: tuple[Path, str], gpu_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The user's flow on a GPU: the adapter QLoRA produced, served by the transformers backend on
     CUDA over the bf16 base, changes the greedy answer against the same server at strength 0."""
-    from inference.app import create_app
-    from inference.hf_backend import HFBackend
-    from inference.settings import Settings
-
     out, _ = qlora
     adapters = tmp_path / "adapters"
     shutil.copytree(out, adapters / "qlora")
@@ -78,14 +94,7 @@ def test_the_qlora_adapter_is_served_on_gpu(
     answers = {}
     for strength in ("1.0", "0"):
         monkeypatch.setenv("qlora", strength)
-        settings = Settings(
-            model_path=str(gpu_model),
-            served_model_name="tiny",
-            adapters_dir=str(adapters),
-            device="cuda",
-            dtype="bfloat16",
-        )
-        with RunningServer(create_app(lambda s=settings: HFBackend(s))) as running:  # type: ignore[misc]
+        with cuda_server(gpu_model, adapters, "tiny") as running:
             wait_healthy(running.url, timeout=120)
             r = httpx.post(running.url + "/v1/chat/completions", json=body, timeout=60)
             assert r.status_code == 200, r.text
@@ -95,6 +104,54 @@ def test_the_qlora_adapter_is_served_on_gpu(
                 (m["id"], m.get("parent"), m.get("strength")) for m in models
             ]
     assert answers["1.0"] != answers["0"], answers
+
+
+def test_the_shipped_qlora_template_tunes_phi3_and_the_adapter_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's flow on a GPU with phi-3's architecture (scaled down): the controller's default
+    qlora-params-template, unchanged but for a step cap, and the catalog's target modules train a
+    Phi3ForCausalLM in 4 bits on chat messages; the adapter is served on CUDA over the bf16 base."""
+    pytest.importorskip("bitsandbytes")
+    import yaml
+    from safetensors.torch import load_file
+
+    model = build_tiny_model(tmp_path / "phi3", hidden_size=128, heads=2, kv_heads=2, architecture="phi3")
+    docs = list(yaml.safe_load_all(TEMPLATES.read_text()))
+    [template] = [d for d in docs if d["metadata"]["name"] == "qlora-params-template"]
+    config = yaml.safe_load(template["data"]["training_config.yaml"])
+    config["training_config"]["TrainingArguments"].update(max_steps=20, disable_tqdm=True, logging_steps=1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    write_messages_jsonl(tmp_path / "data" / "train.jsonl")
+    # As the controller sets it from the catalog for the phi-3 presets.
+    modules = catalog_target_modules("phi-3-mini-4k-instruct")
+    proc = run_tuning(
+        tmp_path / "c.yaml",
+        tmp_path / "data",
+        tmp_path / "out",
+        model,
+        extra_env={"DEFAULT_TARGET_MODULES": ",".join(modules)},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    base = loaded(proc.stderr)
+    assert base["quantized"] == "4bit" and str(base["device"]).startswith("cuda"), base
+    out = tmp_path / "out"
+    targets = json.loads((out / "adapter_config.json").read_text())["target_modules"]
+    assert sorted(targets) == sorted(modules), targets
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items()), "lora_B never moved"
+
+    adapters = tmp_path / "adapters"
+    shutil.copytree(out, adapters / "phi3-qlora")
+    monkeypatch.setenv("phi3-qlora", "1.0")
+    with cuda_server(model, adapters, "phi-3-tiny") as running:
+        wait_healthy(running.url, timeout=120)
+        body = {"messages": [{"role": "user", "content": QA[0][0]}], "max_tokens": 8, "temperature": 0}
+        r = httpx.post(running.url + "/v1/chat/completions", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["completion_tokens"] >= 1
+        ids = [m["id"] for m in httpx.get(running.url + "/v1/models", timeout=10).json()["data"]]
+        assert ids == ["phi-3-tiny", "phi3-qlora"], ids
 
 
 def test_vllm_backend_serves_the_same_api(gpu_model: Path, tmp_path: Path) -> None:

@@ -108,8 +108,12 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def test_the_log_says_how_the_base_was_loaded(trained: Path) -> None:
+    import torch
+
     base = loaded((trained.parent / "stderr.log").read_text())
-    assert base["quantized"] == "none" and base["device"] == "cpu" and base["dtype"] == "float32", base
+    # device_map "auto" puts the model on the GPU where there is one.
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert base["quantized"] == "none" and base["device"] == device and base["dtype"] == "float32", base
     assert isinstance(base["footprint_bytes"], int) and base["footprint_bytes"] > 0
 
 

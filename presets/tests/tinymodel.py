@@ -14,12 +14,24 @@ CORPUS = [
 
 
 def build_tiny_model(
-    target: Path, seed: int = 0, hidden_size: int = 32, heads: int = 4, kv_heads: int = 2
+    target: Path,
+    seed: int = 0,
+    hidden_size: int = 32,
+    heads: int = 4,
+    kv_heads: int = 2,
+    architecture: str = "llama",
 ) -> Path:
-    """GPU backends need bigger heads (vLLM's kernels want head_dim 64+): pass hidden_size/heads."""
+    """GPU backends need bigger heads (vLLM's kernels want head_dim 64+): pass hidden_size/heads.
+    ``architecture="phi3"`` makes a Phi3ForCausalLM (fused qkv_proj and gate_up_proj, as phi-3-mini)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        Phi3Config,
+        Phi3ForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     specials = ["<pad>", "<s>", "</s>", "<unk>"]
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -40,7 +52,11 @@ def build_tiny_model(
         unk_token="<unk>",
         model_max_length=256,
     )
-    config = LlamaConfig(
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "phi3": (Phi3Config, Phi3ForCausalLM),
+    }[architecture]
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
@@ -57,7 +73,7 @@ def build_tiny_model(
         initializer_range=0.2,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
