@@ -15,12 +15,10 @@ import pytest
 
 from conftest import RunningServer, wait_healthy
 from test_tuning import QA, loaded, run_tuning, write_messages_jsonl
-from test_tuning_inputs import catalog_target_modules
+from test_tuning_inputs import catalog_target_modules, shipped_templates
 from tinymodel import build_tiny_model
 
 pytestmark = pytest.mark.gpu
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "manifests" / "config" / "tuning-templates.yaml"
 
 QLORA_CONFIG = """
 ModelConfig: {torch_dtype: bfloat16, local_files_only: true, device_map: auto}
@@ -117,9 +115,7 @@ def test_the_shipped_qlora_template_tunes_phi3_and_the_adapter_serves(
     from safetensors.torch import load_file
 
     model = build_tiny_model(tmp_path / "phi3", hidden_size=128, heads=2, kv_heads=2, architecture="phi3")
-    docs = list(yaml.safe_load_all(TEMPLATES.read_text()))
-    [template] = [d for d in docs if d["metadata"]["name"] == "qlora-params-template"]
-    config = yaml.safe_load(template["data"]["training_config.yaml"])
+    config = yaml.safe_load(shipped_templates()["qlora-params-template"])
     config["training_config"]["TrainingArguments"].update(max_steps=20, disable_tqdm=True, logging_steps=1)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     write_messages_jsonl(tmp_path / "data" / "train.jsonl")

@@ -192,16 +192,24 @@ def test_kaito_templates_parse_with_upstream_defaults(monkeypatch: pytest.Monkey
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "manifests" / "config" / "tuning-templates.yaml"
 
 
+def shipped_templates() -> dict[str, str]:
+    """The tuning templates the controller copies into a Job's namespace: ConfigMap name -> the
+    training_config.yaml text."""
+    import yaml
+
+    return {
+        doc["metadata"]["name"]: doc["data"]["training_config.yaml"]
+        for doc in yaml.safe_load_all(SHIPPED_TEMPLATES.read_text())
+        if doc and doc.get("kind") == "ConfigMap" and "training_config.yaml" in (doc.get("data") or {})
+    }
+
+
 def test_the_shipped_templates_parse_as_the_trainer_reads_them() -> None:
     """The ConfigMaps the controller copies into a tuning Job, as they are: sections under one
     `training_config` key (the webhook requires that key). The first real run on a node failed here."""
     import yaml
 
-    templates = {
-        doc["metadata"]["name"]: doc["data"]["training_config.yaml"]
-        for doc in yaml.safe_load_all(SHIPPED_TEMPLATES.read_text())
-        if doc and doc.get("kind") == "ConfigMap" and "training_config.yaml" in (doc.get("data") or {})
-    }
+    templates = shipped_templates()
     assert {"lora-params-template", "qlora-params-template"} <= set(templates)
     for name, text in templates.items():
         config = parse_config(yaml.safe_load(text), name)
@@ -211,6 +219,20 @@ def test_the_shipped_templates_parse_as_the_trainer_reads_them() -> None:
         parse_config({"training_config": {"LoraConfig": {"r": "many"}}})
 
 
+def _tune(tmp_path: Path, model: Path, config: str) -> int:
+    """The trainer in this process on MESSAGES, writing to tmp_path/out; its exit code."""
+    _write(tmp_path / "data" / "d.jsonl", MESSAGES)
+    (tmp_path / "c.yaml").write_text(config)
+    args = {
+        "--config": tmp_path / "c.yaml",
+        "--data-dir": tmp_path / "data",
+        "--output-dir": tmp_path / "out",
+        "--model-path": model,
+        "--metrics-port": 0,
+    }
+    return main([str(x) for pair in args.items() for x in pair])
+
+
 def test_qlora_without_a_gpu_is_a_clear_error(
     tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -218,22 +240,7 @@ def test_qlora_without_a_gpu_is_a_clear_error(
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present; QLoRA is tested in test_gpu.py")
-    _write(tmp_path / "data" / "d.jsonl", MESSAGES)
-    (tmp_path / "c.yaml").write_text("QuantizationConfig: {load_in_4bit: true}\n")
-    code = main(
-        [
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--output-dir",
-            str(tmp_path / "out"),
-            "--model-path",
-            str(tiny_model_dir),
-            "--metrics-port",
-            "0",
-        ]
-    )
+    code = _tune(tmp_path, tiny_model_dir, "QuantizationConfig: {load_in_4bit: true}\n")
     assert code == 2
     assert "QuantizationConfig.load_in_4bit" in capsys.readouterr().err
     assert not (tmp_path / "out" / "fine_tuning_completed.txt").exists()
@@ -254,21 +261,11 @@ def catalog_target_modules(model: str) -> list[str]:
     return modules
 
 
-def _tune_phi3(tmp_path: Path, model: Path) -> int:
-    _write(tmp_path / "data" / "d.jsonl", MESSAGES)
-    (tmp_path / "c.yaml").write_text(
-        "ModelConfig: {torch_dtype: float32}\n"
-        "TrainingArguments: {max_steps: 2, logging_steps: 1, disable_tqdm: true}\n"
-        "DatasetConfig: {train_test_split: 1}\n"
-    )
-    args = {
-        "--config": tmp_path / "c.yaml",
-        "--data-dir": tmp_path / "data",
-        "--output-dir": tmp_path / "out",
-        "--model-path": model,
-        "--metrics-port": 0,
-    }
-    return main([str(x) for pair in args.items() for x in pair])
+PHI3_CONFIG = (
+    "ModelConfig: {torch_dtype: float32}\n"
+    "TrainingArguments: {max_steps: 2, logging_steps: 1, disable_tqdm: true}\n"
+    "DatasetConfig: {train_test_split: 1}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +281,7 @@ def test_phi3_without_target_modules_is_refused_before_the_weights_load(
     """PEFT has no default targets for phi-3 (fused qkv_proj): a config naming none, with no catalog
     default, is a named config error rather than PEFT's complaint after the model loaded."""
     monkeypatch.delenv("DEFAULT_TARGET_MODULES", raising=False)
-    assert _tune_phi3(tmp_path, tiny_phi3) == 2
+    assert _tune(tmp_path, tiny_phi3, PHI3_CONFIG) == 2
     err = capsys.readouterr().err
     assert "LoraConfig.target_modules is not set" in err and "phi3" in err, err[-2000:]
     assert "base model loaded" not in err
@@ -296,6 +293,6 @@ def test_phi3_trains_with_the_catalogs_target_modules(
 ) -> None:
     modules = catalog_target_modules("phi-3-mini-4k-instruct")
     monkeypatch.setenv("DEFAULT_TARGET_MODULES", ",".join(modules))
-    assert _tune_phi3(tmp_path, tiny_phi3) == 0
+    assert _tune(tmp_path, tiny_phi3, PHI3_CONFIG) == 0
     adapter = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == sorted(modules)
